@@ -1,0 +1,168 @@
+"""Numba CPU-parallel dropout kernels (``@njit(parallel=True)``, ``prange``).
+
+Bit-identical to :mod:`reference`. The work is split into tiles of ``TILE`` elements (a
+multiple of 8, so a ``"bits"`` byte never straddles two tiles). For each tile one
+vectorizable loop runs Philox over the tile's counters into a per-chunk scratch of words
+(structure of arrays, no branches: LLVM emits ``vpmuludq``), and a second loop applies the
+keep decision. Tiles are a fixed function of the element index, so neither the thread count
+nor the chunking changes a bit of the result.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange, get_num_threads
+
+from reference import validate as v
+from reference.stream import MASK32, SHIFT32, keep_threshold, philox4x32_10, scale_for, split_seed
+
+NAME = "cpu"
+TILE = 2048  # elements per tile; 512 Philox blocks, scratch fits in L1
+_SCRATCH = TILE + 8  # a tile starting mid-block needs one block more
+
+_philox = njit(inline="always")(philox4x32_10)
+
+_MODE_NONE, _MODE_BOOL, _MODE_BITS = 0, 1, 2
+_MODES = {None: _MODE_NONE, "bool": _MODE_BOOL, "bits": _MODE_BITS}
+
+
+@njit(inline="never", nogil=True)
+def _fill_words(w0, w1, w2, w3, first_block, n_blocks, k0, k1):
+    """Philox words of blocks ``first_block .. first_block + n_blocks - 1`` (SoA)."""
+    zero = np.uint64(0)
+    for j in range(n_blocks):
+        b = first_block + np.uint64(j)
+        r0, r1, r2, r3 = _philox(b & MASK32, b >> SHIFT32, zero, zero, k0, k1)
+        w0[j] = np.uint32(r0)
+        w1[j] = np.uint32(r1)
+        w2[j] = np.uint32(r2)
+        w3[j] = np.uint32(r3)
+
+
+@njit(inline="never", nogil=True)
+def _interleave(words, w0, w1, w2, w3, n_blocks):
+    for j in range(n_blocks):
+        words[4 * j] = w0[j]
+        words[4 * j + 1] = w1[j]
+        words[4 * j + 2] = w2[j]
+        words[4 * j + 3] = w3[j]
+
+
+@njit(inline="always")
+def _tile_words(words, w0, w1, w2, w3, offset, start, count, k0, k1):
+    """Fill ``words`` so that element ``start + e`` has word ``words[e + skip]``; return skip."""
+    g0 = offset + np.uint64(start)
+    first_block = g0 >> np.uint64(2)
+    last_block = (g0 + np.uint64(count - 1)) >> np.uint64(2)
+    n_blocks = np.int64(last_block - first_block) + 1
+    _fill_words(w0, w1, w2, w3, first_block, n_blocks, k0, k1)
+    _interleave(words, w0, w1, w2, w3, n_blocks)
+    return np.int64(g0 & np.uint64(3))
+
+
+@njit(parallel=True, nogil=True)
+def _dropout_kernel(x, y, mask_bool, mask_bits, mode, regenerate, k0, k1, offset, t, scale):
+    """``y = (x * m) * scale``; ``m`` from the stream (``regenerate``) or from a stored mask.
+
+    ``mode`` says which stored mask to write (forward) or read (backward).
+    """
+    n = x.size
+    n_tiles = (n + TILE - 1) // TILE
+    n_chunks = min(n_tiles, 8 * get_num_threads())
+    one = scale - scale + 1
+    zero = scale - scale
+    t_signed = np.int64(t)  # words and t fit in int64; a signed compare vectorizes on AVX2
+    for c in prange(n_chunks):
+        words = np.empty(_SCRATCH, dtype=np.uint32)
+        w0 = np.empty(_SCRATCH // 4, dtype=np.uint32)
+        w1 = np.empty(_SCRATCH // 4, dtype=np.uint32)
+        w2 = np.empty(_SCRATCH // 4, dtype=np.uint32)
+        w3 = np.empty(_SCRATCH // 4, dtype=np.uint32)
+        keep = np.empty(TILE, dtype=np.uint8)
+        for tile in range(c * n_tiles // n_chunks, (c + 1) * n_tiles // n_chunks):
+            start = tile * TILE
+            count = min(TILE, n - start)
+            if regenerate:
+                skip = _tile_words(words, w0, w1, w2, w3, offset, start, count, k0, k1)
+                if mode == _MODE_NONE:
+                    for e in range(count):
+                        m = one if np.int64(words[e + skip]) < t_signed else zero
+                        y[start + e] = (x[start + e] * m) * scale
+                    continue
+                for e in range(count):
+                    keep[e] = np.int64(words[e + skip]) < t_signed
+            elif mode == _MODE_BOOL:
+                for e in range(count):
+                    keep[e] = mask_bool[start + e]
+            else:
+                for e in range(count):
+                    keep[e] = (mask_bits[(start + e) >> 3] >> ((start + e) & 7)) & 1
+            for e in range(count):
+                m = one if keep[e] else zero
+                y[start + e] = (x[start + e] * m) * scale
+            if regenerate and mode == _MODE_BOOL:
+                for e in range(count):
+                    mask_bool[start + e] = keep[e]
+            elif regenerate and mode == _MODE_BITS:
+                for q in range((count + 7) >> 3):
+                    byte = 0
+                    for k in range(min(8, count - 8 * q)):
+                        byte |= keep[8 * q + k] << k
+                    mask_bits[(start >> 3) + q] = byte
+
+
+_EMPTY_BOOL = np.empty(0, dtype=np.bool_)
+_EMPTY_BITS = np.empty(0, dtype=np.uint8)
+
+
+def _run(x, y, mask_bool, mask_bits, mode, regenerate, seed, offset, p):
+    """Flatten to C order (copying a non-contiguous view), run, and copy back if needed."""
+    xf = np.ascontiguousarray(x).reshape(-1)
+    yf = y.reshape(-1) if y.flags.c_contiguous else np.empty(x.size, dtype=x.dtype)
+    k0, k1 = split_seed(seed)
+    _dropout_kernel(
+        xf, yf, mask_bool, mask_bits, mode, regenerate, k0, k1,
+        np.uint64(offset), keep_threshold(p), scale_for(p, x.dtype),
+    )
+    if not y.flags.c_contiguous:
+        y[...] = yf.reshape(x.shape)
+    return y
+
+
+def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", out=None):
+    """Inverted dropout on the CPU; same contract and returns as :func:`reference.dropout_forward`."""
+    x = v.as_float_array(x, "x")
+    p = v.check_p(p)
+    training = v.check_training(training)
+    mask_format = v.check_mask_format(mask_format)
+    seed, offset = v.check_seed_offset(seed, offset, x.size)
+    out = v.check_out(out, x)
+    y = np.empty(x.shape, dtype=x.dtype) if out is None else out
+    if not training:
+        y[...] = x
+        return y, None
+    mask_bool, mask_bits, mask = _EMPTY_BOOL, _EMPTY_BITS, None
+    if mask_format == "bool":
+        mask = np.empty(x.shape, dtype=np.bool_)
+        mask_bool = mask.reshape(-1)
+    elif mask_format == "bits":
+        mask = np.empty(v.n_mask_bytes(x.size), dtype=np.uint8)
+        mask_bits = mask
+    _run(x, y, mask_bool, mask_bits, _MODES[mask_format], True, seed, offset, p)
+    return y, mask
+
+
+def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None):
+    """``grad_x = (grad_y * m) * scale`` on the CPU; same contract as :func:`reference.dropout_backward`."""
+    g = v.as_float_array(grad_y, "grad_y")
+    p = v.check_p(p)
+    v.check_backward_source(mask, seed)
+    out = v.check_out(out, g, "out", mask if isinstance(mask, np.ndarray) else None)
+    dx = np.empty(g.shape, dtype=g.dtype) if out is None else out
+    if mask is None:
+        seed, offset = v.check_seed_offset(seed, offset, g.size)
+        return _run(g, dx, _EMPTY_BOOL, _EMPTY_BITS, _MODE_NONE, True, seed, offset, p)
+    mask, fmt = v.as_mask_array(mask, g.shape, g.size)
+    if fmt == "bool":
+        return _run(g, dx, np.ascontiguousarray(mask).reshape(-1), _EMPTY_BITS, _MODE_BOOL, False, 0, 0, p)
+    return _run(g, dx, _EMPTY_BOOL, np.ascontiguousarray(mask), _MODE_BITS, False, 0, 0, p)

@@ -1,0 +1,272 @@
+"""numba.cuda dropout kernels, bit-identical to :mod:`reference`.
+
+Thread mapping (the crux of speed): a thread block owns a tile of ``4 * tpb`` consecutive
+elements. Thread ``j`` runs Philox once, for the ``j``-th counter block the tile touches, and
+parks its four words in shared memory (structure of arrays, padded so that neither the
+writes nor the reads conflict on banks). After one barrier, thread ``j`` handles elements
+``j, j + tpb, j + 2 tpb, j + 3 tpb`` of the tile, so every global load and store of a warp
+is one contiguous, coalesced run, while each element still reads the word that the contract
+assigns to its stream position. The loads of ``x`` are issued before the Philox rounds so
+that memory latency hides behind the arithmetic.
+
+Inputs: NumPy arrays (copied to the device and back: results are NumPy) or C-contiguous
+device arrays (anything with ``__cuda_array_interface__``: results are numba device arrays,
+no host round trip). float32 and float64.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+
+import numpy as np
+from numba import config, cuda
+
+from reference import validate as v
+from reference.stream import MASK32, SHIFT32, keep_threshold, philox4x32_10, scale_for, split_seed
+
+NAME = "cuda"
+SIMULATED = bool(config.ENABLE_CUDASIM)
+
+_philox = cuda.jit(device=True, inline=True)(philox4x32_10)
+
+_MODE_NONE, _MODE_BOOL, _MODE_BITS = 0, 1, 2
+_MODES = {None: _MODE_NONE, "bool": _MODE_BOOL, "bits": _MODE_BITS}
+
+# Launch shape: any values give the same bits (tested); these are the fast ones on an H100.
+_launch = {"threads_per_block": 32 if SIMULATED else 256, "max_blocks": None}
+
+
+@contextlib.contextmanager
+def launch_config(threads_per_block=None, max_blocks=None):
+    """Temporarily change the launch shape (tests use it to show the output does not move)."""
+    saved = dict(_launch)
+    if threads_per_block is not None:
+        if threads_per_block % 32 or not 32 <= threads_per_block <= 1024:
+            raise ValueError("threads_per_block must be a multiple of 32 in [32, 1024]")
+        _launch["threads_per_block"] = threads_per_block
+    _launch["max_blocks"] = max_blocks
+    try:
+        yield
+    finally:
+        _launch.update(saved)
+
+
+def is_available() -> bool:
+    return SIMULATED or cuda.is_available()
+
+
+@functools.lru_cache(maxsize=None)
+def _kernel(tpb: int, mode: int, regenerate: bool):
+    """Compile one specialization; ``mode``/``regenerate`` are constants, so dead paths vanish."""
+    tile = 4 * tpb
+    stride = tpb + 8  # >= tpb + 1 blocks a tile can touch; stride % 32 == 8 spreads banks
+    write_bool = regenerate and mode == _MODE_BOOL
+    write_bits = regenerate and mode == _MODE_BITS
+    read_bool = not regenerate and mode == _MODE_BOOL
+    read_bits = not regenerate and mode == _MODE_BITS
+
+    @cuda.jit
+    def kernel(x, y, mask_bool, mask_bits, n, k0, k1, offset, t, scale, one, zero):
+        words = cuda.shared.array(4 * stride, dtype=np.uint32)
+        keepbuf = cuda.shared.array(tile, dtype=np.uint8)
+        j = cuda.threadIdx.x
+        n_tiles = (n + tile - 1) // tile
+        tile_id = cuda.blockIdx.x
+        while tile_id < n_tiles:
+            start = tile_id * tile
+            count = min(tile, n - start)
+            # Issue the four loads first: they are in flight while Philox runs.
+            x0 = x[start + j] if j < count else zero
+            x1 = x[start + j + tpb] if j + tpb < count else zero
+            x2 = x[start + j + 2 * tpb] if j + 2 * tpb < count else zero
+            x3 = x[start + j + 3 * tpb] if j + 3 * tpb < count else zero
+            skip = 0
+            if regenerate:
+                g0 = offset + np.uint64(start)
+                first_block = g0 >> np.uint64(2)
+                last_block = (g0 + np.uint64(count - 1)) >> np.uint64(2)
+                n_blocks = np.int64(last_block - first_block) + 1
+                skip = np.int64(g0 & np.uint64(3))
+                blk = j
+                while blk < n_blocks:  # at most twice: a tile touches tpb + 1 blocks
+                    b = first_block + np.uint64(blk)
+                    r0, r1, r2, r3 = _philox(b & MASK32, b >> SHIFT32, np.uint64(0), np.uint64(0), k0, k1)
+                    words[blk] = np.uint32(r0)
+                    words[stride + blk] = np.uint32(r1)
+                    words[2 * stride + blk] = np.uint32(r2)
+                    words[3 * stride + blk] = np.uint32(r3)
+                    blk += tpb
+                cuda.syncthreads()
+            for k in range(4):
+                e = j + k * tpb
+                xv = x0 if k == 0 else (x1 if k == 1 else (x2 if k == 2 else x3))
+                keep = False
+                if e < count:
+                    i = start + e
+                    if regenerate:
+                        pos = e + skip
+                        keep = words[(pos & 3) * stride + (pos >> 2)] < t
+                    elif read_bool:
+                        keep = mask_bool[i]
+                    elif read_bits:
+                        keep = ((mask_bits[i >> 3] >> (i & 7)) & 1) != 0
+                    m = one if keep else zero
+                    y[i] = (xv * m) * scale
+                    if write_bool:
+                        mask_bool[i] = keep
+                if write_bits:
+                    keepbuf[e] = 1 if keep else 0
+            if write_bits:
+                cuda.syncthreads()
+                if j < tile // 8 and 8 * j < count:  # one byte per thread, 8 elements each
+                    byte = 0
+                    for q in range(8):
+                        byte |= keepbuf[8 * j + q] << q
+                    mask_bits[(start >> 3) + j] = byte
+            cuda.syncthreads()  # the shared buffers are reused by the next tile
+            tile_id += cuda.gridDim.x
+
+    return kernel
+
+
+# --- host side ---------------------------------------------------------------------
+
+_dummy = {}
+
+
+def _empty_device(dtype):
+    if dtype not in _dummy:
+        _dummy[dtype] = cuda.device_array(1, dtype=dtype)
+    return _dummy[dtype]
+
+
+def _as_device(a, name):
+    """(device array, came_from_host) for a NumPy or ``__cuda_array_interface__`` array."""
+    if isinstance(a, np.ndarray):
+        return a, True
+    if cuda.is_cuda_array(a):
+        d = cuda.as_cuda_array(a)
+        if d.size and not d.is_c_contiguous():
+            raise ValueError(f"{name} must be C-contiguous on the device (copy it first, e.g. .copy())")
+        return d, False
+    raise TypeError(f"{name} must be a NumPy array or a CUDA array (__cuda_array_interface__), got {type(a).__name__}")
+
+
+def _span(d):
+    ptr = d.__cuda_array_interface__["data"][0]
+    return ptr, ptr + d.size * d.dtype.itemsize
+
+
+def _check_device_out(out, shape, dtype, inputs):
+    d, host = _as_device(out, "out")
+    if host:
+        raise TypeError("out must be a device array when the input is a device array")
+    if tuple(d.shape) != tuple(shape) or d.dtype != dtype:
+        raise ValueError(f"out must have shape {tuple(shape)} and dtype {dtype}, got {tuple(d.shape)} and {d.dtype}")
+    lo, hi = _span(d)
+    for a in inputs:
+        if a is not None and a.size and d.size:
+            alo, ahi = _span(a)
+            if lo < ahi and alo < hi:
+                raise ValueError("out must not overlap the input arrays (in-place dropout is not supported)")
+    return d
+
+
+def _launch_kernel(mode, regenerate, x_flat, y_flat, mask_bool, mask_bits, seed, offset, p):
+    n = x_flat.size
+    if n == 0:
+        return
+    tpb = _launch["threads_per_block"]
+    n_tiles = (n + 4 * tpb - 1) // (4 * tpb)
+    blocks = n_tiles if _launch["max_blocks"] is None else min(n_tiles, _launch["max_blocks"])
+    k0, k1 = split_seed(seed)
+    dtype = x_flat.dtype
+    kernel = _kernel(tpb, mode, regenerate)
+    kernel[blocks, tpb](
+        x_flat, y_flat,
+        mask_bool if mask_bool is not None else _empty_device(np.bool_),
+        mask_bits if mask_bits is not None else _empty_device(np.uint8),
+        np.int64(n), k0, k1, np.uint64(offset), keep_threshold(p), scale_for(p, dtype),
+        dtype.type(1), dtype.type(0),
+    )
+
+
+def _prepare(x, name):
+    d, host = _as_device(x, name)
+    v.check_float_dtype(d.dtype, name)
+    return d, host
+
+
+def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", out=None):
+    """Inverted dropout on the GPU; same contract and returns as :func:`reference.dropout_forward`.
+
+    NumPy in, NumPy out; device array in, numba device arrays out (``out`` must then be a
+    device array too).
+    """
+    d, host = _prepare(x, "x")
+    p = v.check_p(p)
+    training = v.check_training(training)
+    mask_format = v.check_mask_format(mask_format)
+    seed, offset = v.check_seed_offset(seed, offset, d.size)
+    if host:
+        out = v.check_out(out, d)
+        x_dev = cuda.to_device(np.ascontiguousarray(d).reshape(-1))
+    else:
+        out = None if out is None else _check_device_out(out, d.shape, d.dtype, [d])
+        x_dev = d.reshape(d.size)
+    y_dev = cuda.device_array(d.size, dtype=d.dtype) if (host or out is None) else out.reshape(d.size)
+    mask_bool = mask_bits = None
+    if not training:
+        y_dev.copy_to_device(x_dev)
+    else:
+        if mask_format == "bool":
+            mask_bool = cuda.device_array(d.size, dtype=np.bool_)
+        elif mask_format == "bits":
+            mask_bits = cuda.device_array(v.n_mask_bytes(d.size), dtype=np.uint8)
+        _launch_kernel(_MODES[mask_format], True, x_dev, y_dev, mask_bool, mask_bits, seed, offset, p)
+    mask = mask_bool if mask_bool is not None else mask_bits
+    if host:
+        y = np.empty(d.shape, dtype=d.dtype) if out is None else out
+        y[...] = y_dev.copy_to_host().reshape(d.shape)
+        if mask is not None:
+            mask = mask.copy_to_host()
+            if mask_bool is not None:
+                mask = mask.reshape(d.shape)
+        return y, mask
+    if mask_bool is not None:
+        mask = mask_bool.reshape(d.shape)
+    return (out if out is not None else y_dev.reshape(d.shape)), mask
+
+
+def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None):
+    """``grad_x = (grad_y * m) * scale`` on the GPU; same contract as :func:`reference.dropout_backward`."""
+    d, host = _prepare(grad_y, "grad_y")
+    p = v.check_p(p)
+    v.check_backward_source(mask, seed)
+    mask_bool = mask_bits = None
+    mode = _MODE_NONE
+    if mask is not None:
+        if isinstance(mask, np.ndarray) or cuda.is_cuda_array(mask):
+            dm, _ = _as_device(mask, "mask")
+        else:
+            raise TypeError(f"mask must be an array of dtype bool or uint8, got {type(mask).__name__}")
+        fmt = v.mask_format_of(dm.shape, dm.dtype, d.shape, d.size)
+        dm = cuda.to_device(np.ascontiguousarray(dm).reshape(-1)) if isinstance(dm, np.ndarray) else dm.reshape(dm.size)
+        mode = _MODES[fmt]
+        mask_bool, mask_bits = (dm, None) if fmt == "bool" else (None, dm)
+    else:
+        seed, offset = v.check_seed_offset(seed, offset, d.size)
+    if host:
+        out = v.check_out(out, d, "out", mask if isinstance(mask, np.ndarray) else None)
+        g_dev = cuda.to_device(np.ascontiguousarray(d).reshape(-1))
+    else:
+        out = None if out is None else _check_device_out(out, d.shape, d.dtype, [d, mask_bool, mask_bits])
+        g_dev = d.reshape(d.size)
+    dx_dev = cuda.device_array(d.size, dtype=d.dtype) if (host or out is None) else out.reshape(d.size)
+    _launch_kernel(mode, mask is None, g_dev, dx_dev, mask_bool, mask_bits, seed or 0, offset, p)
+    if host:
+        dx = np.empty(d.shape, dtype=d.dtype) if out is None else out
+        dx[...] = dx_dev.copy_to_host().reshape(d.shape)
+        return dx
+    return out if out is not None else dx_dev.reshape(d.shape)

@@ -1,0 +1,87 @@
+"""The dropout random stream: Philox4x32-10 keyed by seed, indexed by element.
+
+This module is the single source of truth for every backend (see docs/RNG_STREAM.md):
+
+* :func:`philox4x32_10` is written once, on ``uint64`` carriers that hold 32-bit
+  values, so that the same Python source runs vectorized over NumPy arrays (the
+  reference), compiled by ``numba.njit`` (the CPU kernels) and by
+  ``numba.cuda.jit(device=True)`` (the CUDA kernels).
+* :func:`keep_threshold` and :func:`scale_for` define the keep decision and the scale.
+
+Every constant is a ``np.uint64`` so that Numba never promotes a mixed signed/unsigned
+expression to float64, and every product ``M * c`` of two 32-bit values fits in 64 bits,
+so nothing overflows (the CUDA simulator stays quiet).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Philox4x32 multipliers and Weyl key increments (Salmon et al., SC'11; Random123).
+PHILOX_M0 = np.uint64(0xD2511F53)
+PHILOX_M1 = np.uint64(0xCD9E8D57)
+PHILOX_W0 = np.uint64(0x9E3779B9)
+PHILOX_W1 = np.uint64(0xBB67AE85)
+MASK32 = np.uint64(0xFFFFFFFF)
+SHIFT32 = np.uint64(32)
+PHILOX_ROUNDS = 10
+
+STREAM_END = 2**64  # positions g live in [0, 2**64)
+
+
+def philox4x32_10(c0, c1, c2, c3, k0, k1):
+    """Philox4x32-10 of counter ``(c0, c1, c2, c3)`` under key ``(k0, k1)``.
+
+    Arguments and results are ``uint64`` scalars or arrays holding 32-bit values.
+    Returns the four output words, word 0 first.
+    """
+    for _ in range(PHILOX_ROUNDS):
+        p0 = PHILOX_M0 * c0  # mulhilo(M0, c0): hi = p0 >> 32, lo = p0 & MASK32
+        p1 = PHILOX_M1 * c2
+        c0, c1, c2, c3 = (
+            (p1 >> SHIFT32) ^ c1 ^ k0,
+            p1 & MASK32,
+            (p0 >> SHIFT32) ^ c3 ^ k1,
+            p0 & MASK32,
+        )
+        # The tenth bump is never used; keeping the loop uniform lets it unroll cleanly.
+        k0 = (k0 + PHILOX_W0) & MASK32
+        k1 = (k1 + PHILOX_W1) & MASK32
+    return c0, c1, c2, c3
+
+
+def split_seed(seed: int) -> tuple[np.uint64, np.uint64]:
+    """Philox key words ``(k0, k1)`` of a 64-bit seed: low half first."""
+    return np.uint64(seed & 0xFFFFFFFF), np.uint64(seed >> 32)
+
+
+def keep_threshold(p: float) -> np.uint64:
+    """Integer threshold ``t = floor((1 - p) * 2**32)``: keep an element when its word < t.
+
+    ``(1 - p) * 2**32`` is exact in double precision (a power-of-two scaling), so ``t`` is
+    an exact integer in ``[0, 2**32]``; ``p = 0`` keeps all, ``p = 1`` keeps none.
+    """
+    return np.uint64(int(np.floor((1.0 - float(p)) * 4294967296.0)))
+
+
+def scale_for(p: float, dtype) -> np.floating:
+    """``1 / (1 - p)`` in double precision, rounded once to ``dtype``; 0 for ``p = 1``."""
+    dtype = np.dtype(dtype)
+    if p >= 1.0:
+        return dtype.type(0.0)
+    return dtype.type(1.0 / (1.0 - float(p)))
+
+
+def words_for_positions(g: np.ndarray, seed: int) -> np.ndarray:
+    """Random word (``uint32``) of each stream position ``g`` (``uint64`` array).
+
+    Element at stream position ``g`` takes word ``g % 4`` of Philox applied to counter
+    ``(b & 0xFFFFFFFF, b >> 32, 0, 0)`` with ``b = g // 4``.
+    """
+    g = np.asarray(g, dtype=np.uint64)
+    b = g >> np.uint64(2)
+    zero = np.zeros_like(b)
+    k0, k1 = split_seed(seed)
+    w = philox4x32_10(b & MASK32, b >> SHIFT32, zero, zero, k0, k1)
+    lane = (g & np.uint64(3)).astype(np.intp)
+    return np.choose(lane, w).astype(np.uint32)
