@@ -1,0 +1,67 @@
+"""Shared fixtures: the backend registry as parameters, command-line options."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import kernels
+
+ALL_BACKENDS = ("reference", "cpu", "cuda")
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--backend", action="append", default=None, choices=ALL_BACKENDS,
+        help="run only these backends (repeatable); default: every backend in kernels.BACKENDS",
+    )
+    parser.addoption(
+        "--stat-seed", default="fixed",
+        help="seeds of the statistical battery: 'fixed' (deterministic, as in CI), 'random' "
+        "(fresh seeds, printed so a failure can be replayed) or an integer master seed",
+    )
+
+
+def _selected(config):
+    chosen = config.getoption("--backend") or list(ALL_BACKENDS)
+    return [name for name in ALL_BACKENDS if name in chosen]
+
+
+def _param(name):
+    if name in kernels.BACKENDS:
+        return pytest.param(kernels.BACKENDS[name], id=name)
+    return pytest.param(None, id=name, marks=pytest.mark.skip(reason=f"backend {name!r} unavailable (no GPU; "
+                                                             "the CUDA simulator run covers it)"))
+
+
+def pytest_generate_tests(metafunc):
+    names = _selected(metafunc.config)
+    if "backend" in metafunc.fixturenames:  # every backend, the reference included
+        metafunc.parametrize("backend", [_param(n) for n in names])
+    if "kernel" in metafunc.fixturenames:  # every backend held to the reference
+        metafunc.parametrize("kernel", [_param(n) for n in names if n != "reference"])
+
+
+@pytest.fixture
+def simulated():
+    return os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+
+
+def pytest_collection_modifyitems(config, items):
+    from numba import cuda
+
+    real_gpu = cuda.is_available() and os.environ.get("NUMBA_ENABLE_CUDASIM") != "1"
+    skip = pytest.mark.skip(reason="needs a real CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords and not real_gpu:
+            item.add_marker(skip)
+
+
+POISON = {np.dtype(np.float32): np.float32(np.nan), np.dtype(np.float64): np.float64(np.nan)}
+
+
+def poisoned_like(a):
+    """An output buffer full of NaN: a kernel that skips an element leaves a NaN behind."""
+    return np.full(a.shape, POISON[np.dtype(a.dtype)], dtype=a.dtype)
