@@ -143,14 +143,12 @@ def _empty_device(dtype):
 
 def _as_device(a, name):
     """(device array, came_from_host) for a NumPy or ``__cuda_array_interface__`` array."""
-    if isinstance(a, np.ndarray):
-        return a, True
-    if cuda.is_cuda_array(a):
+    if hasattr(a, "__cuda_array_interface__"):
         d = cuda.as_cuda_array(a)
         if d.size and not d.is_c_contiguous():
             raise ValueError(f"{name} must be C-contiguous on the device (copy it first, e.g. .copy())")
         return d, False
-    raise TypeError(f"{name} must be a NumPy array or a CUDA array (__cuda_array_interface__), got {type(a).__name__}")
+    return np.asarray(a), True
 
 
 def _span(d):
@@ -247,10 +245,9 @@ def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None):
     mask_bool = mask_bits = None
     mode = _MODE_NONE
     if mask is not None:
-        if isinstance(mask, np.ndarray) or cuda.is_cuda_array(mask):
-            dm, _ = _as_device(mask, "mask")
-        else:
+        if not (isinstance(mask, np.ndarray) or hasattr(mask, "__cuda_array_interface__")):
             raise TypeError(f"mask must be an array of dtype bool or uint8, got {type(mask).__name__}")
+        dm, _ = _as_device(mask, "mask")
         fmt = v.mask_format_of(dm.shape, dm.dtype, d.shape, d.size)
         dm = cuda.to_device(np.ascontiguousarray(dm).reshape(-1)) if isinstance(dm, np.ndarray) else dm.reshape(dm.size)
         mode = _MODES[fmt]

@@ -53,8 +53,9 @@ def unpack_bits(bits: np.ndarray, shape) -> np.ndarray:
 
 def _apply(x: np.ndarray, kept: np.ndarray, p: float, out) -> np.ndarray:
     y = np.empty(x.shape, dtype=x.dtype) if out is None else out
-    np.multiply(x, kept.astype(x.dtype), out=y)  # m is exactly 0 or 1: x*m is x or a signed zero
-    np.multiply(y, scale_for(p, x.dtype), out=y)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 -> NaN and max * scale -> inf are IEEE's answers
+        np.multiply(x, kept.astype(x.dtype), out=y)  # m is exactly 0 or 1: x*m is x or a signed zero
+        np.multiply(y, scale_for(p, x.dtype), out=y)
     return y
 
 

@@ -1,0 +1,143 @@
+"""``dropout-bench``: run the benchmark sweep and write a report folder.
+
+Examples::
+
+    dropout-bench                      # the full sweep on this machine -> reports/<device>/
+    dropout-bench --quick --out /tmp/r # a small sweep (CI)
+    dropout-bench --backends cuda --sizes 2**20,2**24,2**26,2**28 --p 0.5 --dtypes float32
+    dropout-bench --from-json .benchmarks/run.json   # pytest-benchmark JSON -> same report
+
+The ceiling (a copy) and the peer (PyTorch, where installed) of every device in the run
+are added to the named backends unless ``--no-peers``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from . import env, grid, providers as prov_mod, report, sweep
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="dropout-bench",
+        description="Benchmark the dropout backends against a copy (the ceiling) and PyTorch (the peer); "
+        "write results.csv, PNG plots and summary.md to reports/<device>/.",
+    )
+    ap.add_argument("--quick", action="store_true",
+                    help="small sweep (sizes 2^10, 2^14, 2^18; float32; p 0.25/0.5/0.75): under a minute")
+    ap.add_argument("--backends", type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
+                    help="comma-separated providers: backends of kernels.BACKENDS (reference, cpu, cuda), "
+                    "'copy'/'torch' or copy-cpu, torch-cuda, ... (default: every backend here; "
+                    "in the CUDA simulator the cuda backend only when named)")
+    ap.add_argument("--no-peers", action="store_true",
+                    help="do not add the copy ceiling and PyTorch of each device automatically")
+    ap.add_argument("--sizes", type=grid.parse_sizes,
+                    help="element counts: '2**10,2**20', '1024,4096', or a power-of-two range '2**10..2**24'")
+    ap.add_argument("--p", type=grid.parse_floats, help="drop probabilities, e.g. '0.1,0.5,0.9' (default 0.5)")
+    ap.add_argument("--dtypes", type=grid.parse_dtypes, help="'float32', 'float64' or both, comma-separated")
+    ap.add_argument("--operations", type=lambda s: tuple(x.strip() for x in s.split(",") if x.strip()),
+                    help="'forward', 'backward' or both (default both)")
+    ap.add_argument("--masks", type=grid.parse_masks,
+                    help="mask formats: none, bool, bits (default all; for backward, none = regenerated)")
+    ap.add_argument("--out", type=Path, help="report folder (default reports/<device-name>)")
+    ap.add_argument("--repeats", type=int, help="most samples per point (default 25; --quick 5)")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed calls before sampling (default 2)")
+    ap.add_argument("--budget", type=float,
+                    help="seconds of sampling per point before stopping at >= 3 samples (default 1; --quick 0.05)")
+    ap.add_argument("--from-json", type=Path, metavar="FILE",
+                    help="convert a pytest-benchmark --benchmark-json FILE into the same CSV/plots/summary; "
+                    "runs nothing")
+    ap.add_argument("--no-plots", action="store_true", help="write the CSV and summary only")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ap.add_argument("--list", action="store_true", help="print the grid points and exit")
+    return ap
+
+
+def _default_backends() -> list[str]:
+    names = prov_mod.backend_names()
+    if env.cuda_simulated():
+        names = [n for n in names if n != "cuda"]  # the simulator runs ~3000 elements/s
+    return names
+
+
+def _grids(args, providers) -> list[grid.Grid]:
+    names = tuple(providers)
+    gpu = any(p.device == "cuda" for p in providers.values())
+    custom = args.sizes or args.p or args.dtypes or args.operations or args.masks
+    if not custom:
+        return grid.quick_grids(names) if args.quick else grid.default_grids(names, gpu=gpu)
+    if args.quick:
+        sizes, dtypes = (2**10, 2**14, 2**18), ("float32",)
+    else:
+        sizes = grid.pow2_range(10, 28 if gpu else 24, 2 if gpu else 1)
+        dtypes = grid.DTYPES
+    return [grid.Grid(
+        "custom", names,
+        sizes=args.sizes or sizes,
+        ps=args.p or (0.5,),
+        dtypes=args.dtypes or dtypes,
+        operations=args.operations or grid.OPERATIONS,
+        mask_formats=args.masks or grid.MASK_FORMATS,
+        max_size=dict(grid.SLOW_CAP) if args.sizes else dict(grid.SLOW_CAP, **grid.CPU_CAP),
+    )]
+
+
+def _from_json(args, command) -> int:
+    from . import pytest_json
+
+    rows = pytest_json.records(pytest_json.load(args.from_json))
+    if not rows:
+        print(f"dropout-bench: no dropout benchmarks in {args.from_json}", file=sys.stderr)
+        return 1
+    df = report.frame(rows)
+    out = args.out or report.default_out_dir(df)
+    paths = report.write_report(df, out, command=command, plots=not args.no_plots)
+    print(f"{len(df)} rows from {args.from_json} -> {paths['csv'].parent}/")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = shlex.join(["dropout-bench", *map(str, argv)])
+    for op in args.operations or ():
+        if op not in grid.OPERATIONS:
+            raise SystemExit(f"dropout-bench: unknown operation {op!r}; expected {grid.OPERATIONS}")
+    if args.from_json:
+        return _from_json(args, command)
+
+    start = time.perf_counter()
+    try:
+        chosen = prov_mod.resolve(args.backends or _default_backends(), peers=not args.no_peers)
+    except ValueError as exc:
+        raise SystemExit(f"dropout-bench: {exc}") from None
+    providers = {p.name: p for p in chosen}
+    points = grid.points(_grids(args, providers), providers)
+    if args.list:
+        for pt in points:
+            print(pt.id)
+        print(f"{len(points)} points")
+        return 0
+    if not points:
+        raise SystemExit("dropout-bench: the grid is empty (nothing the chosen providers support)")
+    repeats = args.repeats or (5 if args.quick else 25)
+    budget = args.budget if args.budget is not None else (0.05 if args.quick else 1.0)
+    print(f"dropout-bench: {len(points)} points, providers {', '.join(providers)}", file=sys.stderr)
+    records = sweep.run(points, providers, repeats=repeats, warmup=args.warmup, budget_s=budget,
+                        progress=not args.no_progress)
+    if not records:
+        raise SystemExit("dropout-bench: every point failed")
+    df = report.frame(records)
+    out = args.out or report.default_out_dir(df)
+    paths = report.write_report(df, out, command=command, plots=not args.no_plots)
+    print(f"dropout-bench: {len(df)} rows in {sweep.elapsed(start)} -> {paths['csv'].parent}/", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

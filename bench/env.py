@@ -1,0 +1,82 @@
+"""Where a benchmark ran: device names (also the report folder's name) and library versions."""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import os
+import platform
+import re
+
+
+def slug(text: str) -> str:
+    """Lower-case words joined by '-': 'NVIDIA H100 80GB HBM3' -> 'nvidia-h100-80gb-hbm3'."""
+    text = re.sub(r"\((?:R|TM|tm|r)\)", " ", text)
+    words = re.findall(r"[a-z0-9]+(?:\.[0-9]+)?", text.lower())
+    drop = {"processor", "cpu", "core", "with", "radeon", "graphics"}
+    return "-".join(w for w in words if w not in drop) or "unknown"
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_name() -> str:
+    """'cpu-<model slug>-<cores>c', e.g. 'cpu-amd-epyc-2c'."""
+    return f"cpu-{slug(cpu_model())}-{cpu_count()}c"
+
+
+def cuda_simulated() -> bool:
+    return os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+
+
+@functools.lru_cache(maxsize=None)
+def gpu_name() -> str:
+    """The current CUDA device's name as a slug, or 'cuda-simulator'."""
+    if cuda_simulated():
+        return "cuda-simulator"
+    from numba import cuda
+
+    name = cuda.get_current_device().name
+    if isinstance(name, bytes):
+        name = name.decode()
+    return slug(name)
+
+
+def device_name(device: str) -> str:
+    """The name of the machine a provider on ``device`` ('cpu' or 'cuda') runs on."""
+    return gpu_name() if device == "cuda" else cpu_name()
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
+@functools.lru_cache(maxsize=None)
+def versions() -> dict[str, str]:
+    """Versions of the libraries that shape the numbers ('' where not installed)."""
+    return {
+        "numpy": _version("numpy"),
+        "numba": _version("numba"),
+        "numba_cuda": _version("numba-cuda"),
+        "torch": _version("torch"),
+    }

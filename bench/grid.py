@@ -1,0 +1,207 @@
+"""The sweep, declared as grids (in the spirit of ``triton.testing.Benchmark``).
+
+A :class:`Grid` names its axes: providers x operation (forward, backward) x mask format
+(None, 'bool', 'bits') x size x p x dtype. :func:`points` expands a list of grids into
+:class:`Point` s, dropping what a provider does not support and sizes above a provider's
+cap, adding one copy (the ceiling) per device, size and dtype, removing duplicates, and
+ordering them so that each size's ceiling is measured right before that size's dropouts
+(the machines are noisy: a ratio to a copy timed minutes earlier means less).
+
+The operation ``backward`` with mask format ``None`` regenerates the mask from the seed;
+with 'bool' or 'bits' it reads a stored mask of that format.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+OPERATIONS = ("forward", "backward")
+MASK_FORMATS = (None, "bool", "bits")
+DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class Point:
+    provider: str
+    operation: str  # 'forward', 'backward' or 'copy'
+    mask_format: str | None
+    n: int
+    p: float
+    dtype: str
+
+    @property
+    def mask_label(self) -> str:
+        return mask_label(self.mask_format)
+
+    @property
+    def group(self) -> str:
+        """Points that compete: same work, different providers (pytest-benchmark's group)."""
+        return f"{self.operation} mask={self.mask_label} {self.dtype} n={size_label(self.n)} p={self.p:g}"
+
+    @property
+    def id(self) -> str:
+        return f"{self.provider}-{self.operation}-{self.mask_label}-{self.dtype}-{size_label(self.n)}-p{self.p:g}"
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The cartesian product of the axes. ``max_size`` caps sizes per provider name."""
+
+    name: str
+    providers: tuple[str, ...]
+    sizes: tuple[int, ...]
+    ps: tuple[float, ...] = (0.5,)
+    dtypes: tuple[str, ...] = ("float32",)
+    operations: tuple[str, ...] = OPERATIONS
+    mask_formats: tuple = MASK_FORMATS
+    max_size: dict = field(default_factory=dict, hash=False, compare=False)
+
+
+def mask_label(mask_format) -> str:
+    return "none" if mask_format is None else str(mask_format)
+
+
+def mask_from_label(label):
+    if label is None or (isinstance(label, float) and math.isnan(label)):
+        return None
+    return None if str(label).lower() in ("none", "", "nan") else str(label)
+
+
+def size_label(n: int) -> str:
+    k = int(n).bit_length() - 1
+    return f"2^{k}" if n > 0 and 1 << k == n else str(n)
+
+
+def points(grids, providers) -> list[Point]:
+    """Expand ``grids`` with ``providers`` (name -> Provider) into ordered, unique points."""
+    by_key: dict[tuple, list[Point]] = {}
+    seen = set()
+
+    def add(point, key):
+        if point not in seen:
+            seen.add(point)
+            by_key.setdefault(key, []).append(point)
+
+    for g in grids:
+        names = [n for n in g.providers if n in providers]
+        for dtype in g.dtypes:
+            for n in g.sizes:
+                key = (dtype, n)
+                for name in names:
+                    prov = providers[name]
+                    if n > g.max_size.get(name, math.inf):
+                        continue
+                    if prov.supports("copy", None):
+                        add(Point(name, "copy", None, n, 0.0, dtype), key)
+                        continue
+                    for p in g.ps:
+                        for op in g.operations:
+                            for mf in g.mask_formats:
+                                if prov.supports(op, mf):
+                                    add(Point(name, op, mf, n, float(p), dtype), key)
+    ordered = []
+    for key in by_key:  # insertion order: grids, then dtype, then size
+        pts = by_key[key]
+        ordered += [pt for pt in pts if pt.operation == "copy"] + [pt for pt in pts if pt.operation != "copy"]
+    return ordered
+
+
+# --- parsing the command line's axes ---------------------------------------------------
+
+_POW = re.compile(r"^\s*(\d+)\s*(?:\*\*|\^)\s*(\d+)\s*$")
+
+
+def parse_size(text: str) -> int:
+    """'2**20', '2^20', '1048576', '1e6' -> int."""
+    m = _POW.match(text)
+    if m:
+        return int(m.group(1)) ** int(m.group(2))
+    value = float(text) if any(c in text for c in ".eE") else int(text)
+    if value != int(value) or value < 1:
+        raise ValueError(f"size must be a positive integer, got {text!r}")
+    return int(value)
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """Comma-separated sizes; 'A..B' is every power of two from A to B (both powers of 2)."""
+    sizes = []
+    for part in filter(None, (s.strip() for s in text.split(","))):
+        if ".." in part:
+            lo, hi = (parse_size(s) for s in part.split("..", 1))
+            n = lo
+            while n <= hi:
+                sizes.append(n)
+                n *= 2
+        else:
+            sizes.append(parse_size(part))
+    if not sizes:
+        raise ValueError("no sizes given")
+    return tuple(dict.fromkeys(sizes))
+
+
+def parse_floats(text: str) -> tuple[float, ...]:
+    values = tuple(dict.fromkeys(float(s) for s in text.split(",") if s.strip()))
+    if not values:
+        raise ValueError("no values given")
+    for p in values:
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"p must be in [0, 1], got {p}")
+    return values
+
+
+def parse_dtypes(text: str) -> tuple[str, ...]:
+    dtypes = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
+    for d in dtypes:
+        if d not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {d!r}")
+    return dtypes
+
+
+def parse_masks(text: str) -> tuple:
+    masks = tuple(dict.fromkeys(mask_from_label(s.strip()) for s in text.split(",") if s.strip()))
+    for m in masks:
+        if m not in MASK_FORMATS:
+            raise ValueError(f"mask format must be none, bool or bits, got {m!r}")
+    return masks
+
+
+def pow2_range(lo: int, hi: int, step: int = 1) -> tuple[int, ...]:
+    return tuple(2**k for k in range(lo, hi + 1, step))
+
+
+# --- the declared sweeps ---------------------------------------------------------------
+
+# The NumPy reference and PyTorch's CPU dropout run at about 0.3 GB/s: one call at 2^24
+# float64 takes about a second. They are capped there; the GPU sizes go to 2^28.
+SLOW_CAP = {"reference": 2**24, "torch-cpu": 2**24}
+CPU_CAP = {"cpu": 2**26, "copy-cpu": 2**26}
+
+
+def default_grids(providers, *, gpu: bool) -> list[Grid]:
+    """The full sweep: sizes 2^10..2^24 on the CPU (to 2^28 on a GPU), p = 0.5, both dtypes;
+    then p from 0.1 to 0.9 at one size, float32."""
+    names = tuple(providers)
+    caps = dict(SLOW_CAP, **CPU_CAP)
+    if gpu:
+        # CPU providers stay at their sizes; the GPU ones get the sizes that fill the chip.
+        return [
+            Grid("size", names, pow2_range(10, 24), dtypes=DTYPES, max_size=caps),
+            Grid("size-gpu", names, pow2_range(26, 28), dtypes=DTYPES, max_size=caps),
+            Grid("p", names, (2**26,), ps=(0.1, 0.25, 0.5, 0.75, 0.9), max_size=caps),
+            Grid("p-cpu", names, (2**22,), ps=(0.1, 0.25, 0.5, 0.75, 0.9), max_size=caps),
+        ]
+    return [
+        Grid("size", names, pow2_range(10, 24), dtypes=DTYPES, max_size=caps),
+        Grid("p", names, (2**22,), ps=(0.1, 0.25, 0.5, 0.75, 0.9), max_size=caps),
+    ]
+
+
+def quick_grids(providers) -> list[Grid]:
+    """A small sweep for CI: three sizes, float32, and p 0.25/0.75 at the middle size."""
+    names = tuple(providers)
+    return [
+        Grid("size", names, (2**10, 2**14, 2**18)),
+        Grid("p", names, (2**14,), ps=(0.25, 0.75)),
+    ]

@@ -1,0 +1,248 @@
+"""PNG plots of a results frame (matplotlib, Agg backend): one function per figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+
+from . import grid  # noqa: E402
+
+PANELS = [  # (operation, mask label, title)
+    ("forward", "none", "forward, mask not kept"),
+    ("forward", "bool", "forward, bool mask written"),
+    ("forward", "bits", "forward, bits mask written"),
+    ("backward", "none", "backward, mask regenerated"),
+    ("backward", "bool", "backward, bool mask read"),
+    ("backward", "bits", "backward, bits mask read"),
+]
+GB_LABEL = "GB/s (bytes read + written)"
+STYLE = {  # stable colours per provider
+    "reference": dict(color="tab:gray", marker="s"),
+    "cpu": dict(color="tab:blue", marker="o"),
+    "cuda": dict(color="tab:green", marker="o"),
+    "torch-cpu": dict(color="tab:orange", marker="^"),
+    "torch-cuda": dict(color="tab:red", marker="^"),
+}
+COPY_STYLE = dict(color="black", linestyle="--", linewidth=1.2, marker=None)
+
+
+def _style(name):
+    return STYLE.get(name, dict(marker="d"))
+
+
+def _pow2_axis(ax):
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_locator(LogLocator(base=2, numticks=20))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"$2^{{{int(round(np.log2(v)))}}}$" if v > 0 else ""))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _log_y(ax):
+    """Log y axis with plain tick labels (0.5, 2, 40) rather than 4 x 10^1."""
+    ax.set_yscale("log")
+    fmt = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.yaxis.set_major_formatter(fmt)
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(f"{v:g}")[0] in "25" else ""))
+
+
+def _thin_ticks(ax, sizes):
+    """Label every power of two when few, every other one when many."""
+    ks = sorted({int(round(np.log2(n))) for n in sizes})
+    if not ks:
+        return
+    step = 1 if len(ks) <= 8 else 2
+    ax.set_xticks([2**k for k in range(ks[0], ks[-1] + 1, step)])
+
+
+def _main_p(df):
+    ps = df.loc[df["operation"] != "copy", "p"].dropna()
+    if ps.empty:
+        return 0.5
+    return 0.5 if np.isclose(ps, 0.5).any() else float(ps.mode().iloc[0])
+
+
+def _device_suffix(df):
+    devices = list(dict.fromkeys(df["device"]))
+    return ", ".join(devices)
+
+
+def _panels(n_cols=3):
+    fig, axes = plt.subplots(2, n_cols, figsize=(5.2 * n_cols, 8.4), squeeze=False)
+    return fig, axes
+
+
+def _legend(fig, axes):
+    handles, labels = {}, {}
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                labels[lab] = h
+    if labels:
+        fig.legend(list(labels.values()), list(labels), loc="lower center", ncol=min(len(labels), 7),
+                   frameon=False, bbox_to_anchor=(0.5, 0.0))
+
+
+def throughput_vs_size(df, dtype, path) -> Path | None:
+    p = _main_p(df)
+    sel = df[(df["dtype"] == dtype) & ((df["operation"] == "copy") | np.isclose(df["p"].astype(float), p))]
+    if sel.empty or sel["n"].nunique() < 2:
+        return None
+    fig, axes = _panels()
+    copies = sel[sel["operation"] == "copy"]
+    for ax, (op, mask, title) in zip(axes.flat, PANELS):
+        part = sel[(sel["operation"] == op) & (sel["mask_format"] == mask)]
+        for name, g in part.groupby("backend", sort=False):
+            g = g.sort_values("n")
+            ax.plot(g["n"], g["gb_per_s"], label=name, **_style(name))
+            ax.fill_between(g["n"], g["bytes"] / g["seconds_p80"] / 1e9, g["bytes"] / g["seconds_p20"] / 1e9,
+                            alpha=0.15, color=_style(name).get("color"))
+        for device, c in copies.groupby("device", sort=False):
+            c = c.sort_values("n")
+            label = f"copy ceiling ({'GPU' if not device.startswith('cpu-') else 'CPU'})"
+            ax.plot(c["n"], c["gb_per_s"], label=label, **COPY_STYLE)
+        ax.set_title(title)
+        _pow2_axis(ax)
+        _thin_ticks(ax, sel["n"])
+        _log_y(ax)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.set_xlabel("elements n (log2 scale)")
+        ax.set_ylabel(GB_LABEL)
+    fig.suptitle(f"Dropout throughput vs size: {dtype}, p={p:g} ({_device_suffix(sel)}); "
+                 "band = p20..p80", fontsize=13)
+    _legend(fig, axes)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.96))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def speedup_vs_reference(df, dtype, path) -> Path | None:
+    p = _main_p(df)
+    sel = df[(df["dtype"] == dtype) & (df["operation"] != "copy") & np.isclose(df["p"].astype(float), p)
+             & (df["backend"] != "reference") & df["speedup_vs_reference"].notna()]
+    if sel.empty:
+        return None
+    fig, axes = _panels()
+    for ax, (op, mask, title) in zip(axes.flat, PANELS):
+        part = sel[(sel["operation"] == op) & (sel["mask_format"] == mask)]
+        for name, g in part.groupby("backend", sort=False):
+            g = g.sort_values("n")
+            ax.plot(g["n"], g["speedup_vs_reference"], label=name, **_style(name))
+        ax.axhline(1.0, color="tab:gray", linestyle=":", linewidth=1.2, label="reference (1×)")
+        ax.set_title(title)
+        _pow2_axis(ax)
+        _thin_ticks(ax, sel["n"])
+        _log_y(ax)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.set_xlabel("elements n (log2 scale)")
+        ax.set_ylabel("speedup over NumPy reference (×, log scale)")
+    fig.suptitle(f"Speedup over the NumPy reference: {dtype}, p={p:g} ({_device_suffix(sel)})", fontsize=13)
+    _legend(fig, axes)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.96))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def throughput_vs_p(df, path, dtype="float32") -> Path | None:
+    """GB/s against p, for each provider at the size where it was measured at the most p."""
+    sel = df[(df["dtype"] == dtype) & (df["operation"] != "copy")]
+    if sel.empty:
+        return None
+    counts = sel.groupby(["backend", "n"])["p"].nunique().reset_index()
+    counts = counts[counts["p"] >= 3]
+    if counts.empty:
+        return None
+    best = counts.sort_values(["p", "n"]).groupby("backend").tail(1)
+    sizes = dict(zip(best["backend"], best["n"]))
+    fig, axes = _panels()
+    copies = df[(df["operation"] == "copy") & (df["dtype"] == dtype)]
+    for ax, (op, mask, title) in zip(axes.flat, PANELS):
+        part = sel[(sel["operation"] == op) & (sel["mask_format"] == mask)]
+        for name, g in part.groupby("backend", sort=False):
+            if name not in sizes:
+                continue
+            g = g[g["n"] == sizes[name]].sort_values("p")
+            ax.plot(g["p"], g["gb_per_s"], label=f"{name} (n={grid.size_label(sizes[name])})", **_style(name))
+        for (device, n), c in copies[copies["n"].isin(set(sizes.values()))].groupby(["device", "n"], sort=False):
+            kind = "CPU" if device.startswith("cpu-") else "GPU"
+            ax.axhline(c["gb_per_s"].median(), label=f"copy ceiling ({kind}, n={grid.size_label(n)})", **COPY_STYLE)
+        ax.set_title(title)
+        _log_y(ax)
+        ax.set_xlim(0, 1)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.set_xlabel("drop probability p")
+        ax.set_ylabel(GB_LABEL)
+    fig.suptitle(f"Dropout throughput vs p: {dtype} ({_device_suffix(sel)})", fontsize=13)
+    _legend(fig, axes)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.96))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def forward_vs_backward(df, path, dtype="float32") -> Path | None:
+    """Bars at each device's headline size: forward and backward side by side per provider."""
+    from .report import headline
+
+    p = _main_p(df)
+    devices = list(dict.fromkeys(df["device"]))
+    tables = [(d, *headline(df, d, dtype, p)) for d in devices]
+    tables = [(d, n, rows) for d, n, rows in tables if n is not None and (rows["operation"] != "copy").any()]
+    if not tables:
+        return None
+    masks = [("none", "mask not kept / regenerated"), ("bool", "bool mask"), ("bits", "bits mask")]
+    fig, axes = plt.subplots(len(tables), 3, figsize=(15.6, 4.6 * len(tables)), squeeze=False)
+    for row_axes, (device, n, rows) in zip(axes, tables):
+        names = [b for b in dict.fromkeys(rows["backend"]) if not (rows[rows["backend"] == b]["operation"] == "copy").all()]
+        copy = rows[rows["operation"] == "copy"]["gb_per_s"]
+        for ax, (mask, title) in zip(row_axes, masks):
+            x = np.arange(len(names))
+            for k, (op, hatch) in enumerate((("forward", None), ("backward", "//"))):
+                vals = []
+                for name in names:
+                    r = rows[(rows["backend"] == name) & (rows["operation"] == op) & (rows["mask_format"] == mask)]
+                    vals.append(float(r["gb_per_s"].iloc[0]) if len(r) else np.nan)
+                bars = ax.bar(x + (k - 0.5) * 0.38, vals, width=0.36, label=op, hatch=hatch,
+                              color=["tab:blue", "tab:orange"][k], edgecolor="black", linewidth=0.5)
+                for b, v in zip(bars, vals):
+                    xc = b.get_x() + b.get_width() / 2
+                    if np.isfinite(v):
+                        ax.annotate(f"{v:.3g}", (xc, v), ha="center", va="bottom",
+                                    fontsize=8, xytext=(0, 2), textcoords="offset points")
+                    else:
+                        ax.annotate("n/a", (xc, 0), xycoords=("data", "axes fraction"), ha="center",
+                                    va="bottom", fontsize=8, color="tab:gray", xytext=(0, 3),
+                                    textcoords="offset points")
+            if len(copy):
+                ax.axhline(copy.median(), label="copy ceiling", **COPY_STYLE)
+            ax.set_xticks(x, names)
+            _log_y(ax)
+            ax.set_ylabel(GB_LABEL)
+            ax.set_title(f"{title}\n{device}, n={grid.size_label(n)}, {dtype}, p={p:g}", fontsize=10)
+            ax.grid(True, axis="y", which="major", alpha=0.3)
+    fig.suptitle("Forward vs backward at the headline size (n/a: not supported by that provider)", fontsize=13)
+    _legend(fig, axes)
+    fig.tight_layout(rect=(0, 0.06, 1, 0.95))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def write_all(df, out_dir) -> list[Path]:
+    out_dir = Path(out_dir)
+    paths = []
+    dtypes = [d for d in ("float32", "float64") if d in set(df["dtype"])]
+    for dtype in dtypes:
+        paths.append(throughput_vs_size(df, dtype, out_dir / f"throughput_vs_size_{dtype}.png"))
+    for dtype in dtypes:
+        paths.append(speedup_vs_reference(df, dtype, out_dir / f"speedup_vs_reference_{dtype}.png"))
+    paths.append(throughput_vs_p(df, out_dir / "throughput_vs_p.png"))
+    paths.append(forward_vs_backward(df, out_dir / "forward_vs_backward.png"))
+    return [p for p in paths if p is not None]

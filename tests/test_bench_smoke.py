@@ -1,0 +1,134 @@
+"""pytest-benchmark benchmarks over the same grid as ``dropout-bench`` (bench/grid.py).
+
+In the default test run (``--benchmark-disable`` in pyproject's addopts) each benchmark body
+runs once: a smoke test that every provider can prepare and run every point it supports.
+To time them::
+
+    pytest tests/test_bench_smoke.py --benchmark-enable --benchmark-json=bench.json
+    pytest tests/test_bench_smoke.py --benchmark-enable -m slow      # the big sizes
+    DROPOUT_BENCH_SIZES=2**20,2**22 pytest tests/test_bench_smoke.py --benchmark-enable
+    pytest tests/test_bench_smoke.py --benchmark-enable --benchmark-compare   # vs a saved run
+    dropout-bench --from-json bench.json --out reports/mine          # CSV, plots, summary
+
+Benchmarks are grouped by operation, mask format, dtype, size and p, so each group compares
+the providers doing the same work. GPU points synchronize inside the benchmarked function
+(so pytest-benchmark's host clock sees the whole kernel) and also record a CUDA-event median
+in ``extra_info`` (``event_seconds_median``), which ``--from-json`` prefers.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from bench import env, grid, providers, timing, traffic
+
+BACKEND_ORDER = ("reference", "cpu", "cuda")
+DTYPES = ("float32", "float64")
+P = 0.5
+
+SIZES = {"cpu": (2**10, 2**16), "cuda": (2**10, 2**20), "cuda-sim": (2**8,)}
+SLOW_SIZES = {"cpu": (2**20, 2**24), "cuda": (2**24, 2**26), "cuda-sim": ()}
+
+
+def _sizes(device):
+    """(sizes, slow sizes) for a device; ``DROPOUT_BENCH_SIZES`` replaces both."""
+    text = os.environ.get("DROPOUT_BENCH_SIZES")
+    if text:
+        return grid.parse_sizes(text), ()
+    key = "cuda-sim" if device == "cuda" and env.cuda_simulated() else device
+    return SIZES[key], SLOW_SIZES[key]
+
+
+def _provider_names(config):
+    chosen = config.getoption("--backend", default=None) or list(BACKEND_ORDER)
+    names = [n for n in BACKEND_ORDER if n in chosen]
+    devices = list(dict.fromkeys("cuda" if n == "cuda" else "cpu" for n in names))
+    return names + [f"{kind}-{d}" for d in devices for kind in ("copy", "torch")]
+
+
+def _params(config):
+    params = []
+    for name in _provider_names(config):
+        try:
+            prov = providers.get(name)
+        except ValueError:
+            reason = "PyTorch not installed" if name.startswith("torch") else "no GPU or CUDA simulator"
+            params.append(pytest.param(None, id=f"{name}-unavailable",
+                                       marks=pytest.mark.skip(reason=f"{name}: {reason}")))
+            continue
+        sizes, slow = _sizes(prov.device)
+        for size_set, marks in ((sizes, ()), (slow, (pytest.mark.slow,))):
+            g = grid.Grid("pytest", (name,), tuple(size_set), ps=(P,), dtypes=DTYPES,
+                          max_size=dict(grid.SLOW_CAP))
+            for pt in grid.points([g], {name: prov}):
+                params.append(pytest.param(pt, id=pt.id, marks=marks))
+    return params
+
+
+def pytest_generate_tests(metafunc):
+    if "bench_point" in metafunc.fixturenames:
+        metafunc.parametrize("bench_point", _params(metafunc.config))
+
+
+def _info(point, prov):
+    return {
+        "backend": point.provider, "kind": prov.kind, "operation": point.operation,
+        "mask_format": point.mask_label, "dtype": point.dtype, "n": point.n,
+        "p": point.p if point.operation != "copy" else None,
+        "bytes": traffic.bytes_moved(point.operation, point.mask_format, point.n, point.dtype),
+        "device": prov.device_name, "threads": prov.threads(), **env.versions(),
+    }
+
+
+def _to_host(a):
+    if hasattr(a, "copy_to_host"):
+        return a.copy_to_host()
+    if hasattr(a, "detach"):
+        return a.detach().cpu().numpy()
+    return np.asarray(a)
+
+
+def _check(point, prov, result):
+    """Cheap sanity of one result: the right size, and each value 0 or x / (1 - p)."""
+    x = providers.host_input(point.n, point.dtype)
+    y = result[0] if isinstance(result, tuple) else result
+    y = _to_host(y).reshape(-1)
+    assert y.shape == (point.n,)
+    if point.operation == "copy":
+        np.testing.assert_array_equal(y, x)
+        return
+    scaled = x / np.asarray(1 - point.p, dtype=x.dtype)
+    ok = (y == 0) | np.isclose(y, scaled, rtol=1e-6 if point.dtype == "float32" else 1e-12)
+    assert ok.all(), f"{point.id}: {int((~ok).sum())} values neither 0 nor x / (1 - p)"
+    if point.n >= 2**10:
+        kept = np.count_nonzero(y) / point.n
+        assert abs(kept - (1 - point.p)) < 0.1, f"{point.id}: kept fraction {kept:.3f}"
+
+
+def test_dropout_benchmark(benchmark, bench_point):
+    point = bench_point
+    prov = providers.get(point.provider)
+    fn = prov.prepare(point.operation, point.mask_format, point.n, point.p, point.dtype)
+    benchmark.group = point.group
+    benchmark.extra_info.update(_info(point, prov))
+    if prov.clock == "host":
+        result = benchmark(fn)
+    else:
+        sync = prov.synchronize
+
+        def run_and_sync():
+            out = fn()
+            sync()
+            return out
+
+        result = benchmark(run_and_sync)
+        if not benchmark.disabled:
+            t = timing.measure(fn, clock=prov.clock, warmup=2, repeats=50, budget_s=1.0)
+            benchmark.extra_info.update(
+                event_seconds_median=t.median, event_seconds_p20=t.p20, event_seconds_p80=t.p80,
+                event_repeats=t.repeats, event_inner=t.inner,
+            )
+    _check(point, prov, result)
