@@ -132,6 +132,10 @@ class BackendProvider(Provider):
             raise ValueError(f"{self.name} does not support {operation} with mask {mask_format!r}")
         mod = self.module
         x, out = self._arrays(n, dtype)
+        if self.device == "cuda" and env.cuda_simulated():
+            # The simulator's arrays lack __cuda_array_interface__, so kernels.cuda takes them
+            # for host arrays and refuses a device ``out=``: let it allocate the output.
+            out = None
         if operation == "forward":
             def run():
                 return mod.dropout_forward(x, p, seed=SEED, mask_format=mask_format, out=out)

@@ -141,10 +141,15 @@ def _empty_device(dtype):
     return _dummy[dtype]
 
 
+def _is_device(a) -> bool:
+    # The simulator's fake device arrays carry __cuda_ndarray__ but no __cuda_array_interface__.
+    return hasattr(a, "__cuda_array_interface__") or hasattr(a, "__cuda_ndarray__")
+
+
 def _as_device(a, name):
     """(device array, came_from_host) for a NumPy or ``__cuda_array_interface__`` array."""
-    if hasattr(a, "__cuda_array_interface__"):
-        d = cuda.as_cuda_array(a)
+    if _is_device(a):
+        d = a if hasattr(a, "copy_to_host") else cuda.as_cuda_array(a)  # numba's own, or a foreign one
         if d.size and not d.is_c_contiguous():
             raise ValueError(f"{name} must be C-contiguous on the device (copy it first, e.g. .copy())")
         return d, False
@@ -152,7 +157,8 @@ def _as_device(a, name):
 
 
 def _span(d):
-    ptr = d.__cuda_array_interface__["data"][0]
+    iface = d.__cuda_array_interface__ if hasattr(d, "__cuda_array_interface__") else d._ary.__array_interface__
+    ptr = iface["data"][0]
     return ptr, ptr + d.size * d.dtype.itemsize
 
 
@@ -245,7 +251,7 @@ def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None):
     mask_bool = mask_bits = None
     mode = _MODE_NONE
     if mask is not None:
-        if not (isinstance(mask, np.ndarray) or hasattr(mask, "__cuda_array_interface__")):
+        if not (isinstance(mask, np.ndarray) or _is_device(mask)):
             raise TypeError(f"mask must be an array of dtype bool or uint8, got {type(mask).__name__}")
         dm, _ = _as_device(mask, "mask")
         fmt = v.mask_format_of(dm.shape, dm.dtype, d.shape, d.size)

@@ -55,7 +55,8 @@ def _params(config):
         try:
             prov = providers.get(name)
         except ValueError:
-            reason = "PyTorch not installed" if name.startswith("torch") else "no GPU or CUDA simulator"
+            reason = ("PyTorch not installed" if name == "torch-cpu" else "PyTorch without CUDA, or no GPU"
+                      if name == "torch-cuda" else "no GPU or CUDA simulator")
             params.append(pytest.param(None, id=f"{name}-unavailable",
                                        marks=pytest.mark.skip(reason=f"{name}: {reason}")))
             continue

@@ -1,0 +1,111 @@
+"""Bad input gets a clear error naming the argument, and leaves the caller's arrays alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+X = np.linspace(-1, 1, 37, dtype=np.float32)
+
+
+def _fwd(backend, x=None, p=0.5, **kw):
+    kw.setdefault("seed", 1)
+    return backend.dropout_forward(X.copy() if x is None else x, p, **kw)
+
+
+def _expect(exc, match, fn, *arrays):
+    before = [np.array(a, copy=True) for a in arrays]
+    with pytest.raises(exc, match=match):
+        fn()
+    for a, b in zip(arrays, before):
+        np.testing.assert_array_equal(a, b)  # nothing written, even on the way to the error
+
+
+@pytest.mark.parametrize("p", [-0.1, 1.0000001, float("nan"), float("inf"), -float("inf")])
+def test_p_out_of_range(backend, p):
+    x = X.copy()
+    _expect(ValueError, r"p must be in \[0, 1\]", lambda: backend.dropout_forward(x, p, seed=1), x)
+    _expect(ValueError, r"p must be in \[0, 1\]", lambda: backend.dropout_backward(x, p, seed=1), x)
+
+
+@pytest.mark.parametrize("p", ["0.5", None, True, 0.5j, np.array([0.5])])
+def test_p_not_a_real_number(backend, p):
+    _expect(TypeError, "p must be a real number", lambda: _fwd(backend, p=p))
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.bool_, np.complex64, object, np.float16, np.uint8])
+def test_x_dtype_not_float32_or_float64(backend, dtype):
+    x = np.ones(5, dtype=dtype)
+    _expect(TypeError, "x must have dtype float32 or float64", lambda: backend.dropout_forward(x, 0.5, seed=1), x)
+    _expect(TypeError, "grad_y must have dtype float32 or float64",
+            lambda: backend.dropout_backward(x, 0.5, seed=1), x)
+
+
+@pytest.mark.parametrize("name", ["seed", "offset"])
+@pytest.mark.parametrize("value,exc", [(-1, ValueError), (2**64, ValueError), (1.5, TypeError),
+                                        ("3", TypeError), (True, TypeError)])
+def test_seed_and_offset_range(backend, name, value, exc):
+    kw = {"seed": 1, "offset": 0, name: value}
+    x = X.copy()
+    _expect(exc, name, lambda: backend.dropout_forward(x, 0.5, **kw), x)
+    _expect(exc, name, lambda: backend.dropout_backward(x, 0.5, **kw), x)
+
+
+def test_forward_needs_a_seed(backend):
+    _expect(TypeError, "seed", lambda: _fwd(backend, seed=None))
+
+
+def test_offset_past_the_end_of_the_stream(backend):
+    x = X.copy()
+    backend.dropout_forward(x, 0.5, seed=1, offset=2**64 - x.size)  # the last position fits
+    _expect(ValueError, r"offset \+ x.size must be <= 2\*\*64",
+            lambda: backend.dropout_forward(x, 0.5, seed=1, offset=2**64 - x.size + 1), x)
+
+
+def test_mask_format_unknown(backend):
+    _expect(ValueError, "mask_format must be one of", lambda: _fwd(backend, mask_format="packed"))
+
+
+def test_training_not_bool(backend):
+    _expect(TypeError, "training must be a bool", lambda: _fwd(backend, training="yes"))
+
+
+def test_backward_with_neither_mask_nor_seed(backend):
+    g = X.copy()
+    _expect(ValueError, "needs the forward mask", lambda: backend.dropout_backward(g, 0.5), g)
+
+
+@pytest.mark.parametrize("mask,exc,match", [
+    (np.ones(36, dtype=np.bool_), ValueError, "mask of dtype bool must have the gradient's shape"),
+    (np.ones((37, 1), dtype=np.bool_), ValueError, "mask of dtype bool must have the gradient's shape"),
+    (np.ones(4, dtype=np.uint8), ValueError, r"length ceil\(size/8\) = 5"),
+    (np.ones(6, dtype=np.uint8), ValueError, r"length ceil\(size/8\) = 5"),
+    (np.ones(37, dtype=np.int32), TypeError, "mask must have dtype bool"),
+    (np.ones(37, dtype=np.float32), TypeError, "mask must have dtype bool"),
+    ([True] * 37, TypeError, "mask must be"),
+])
+def test_mask_wrong_shape_dtype_or_length(backend, mask, exc, match):
+    g = X.copy()
+    arrays = [g] + ([mask] if isinstance(mask, np.ndarray) else [])
+    _expect(exc, match, lambda: backend.dropout_backward(g, 0.5, mask=mask), *arrays)
+
+
+@pytest.mark.parametrize("make_out,exc,match", [
+    (lambda x: np.empty(36, np.float32), ValueError, "out must have shape"),
+    (lambda x: np.empty(37, np.float64), ValueError, "out must have shape"),
+    (lambda x: x, ValueError, "out must not overlap"),
+    (lambda x: [0.0] * 37, TypeError, "out must be"),
+])
+def test_out_wrong_or_overlapping(backend, make_out, exc, match):
+    x = X.copy()
+    out = make_out(x)
+    _expect(exc, match, lambda: backend.dropout_forward(x, 0.5, seed=1, out=out), x)
+    _expect(exc, match, lambda: backend.dropout_backward(x, 0.5, seed=1, out=out), x)
+
+
+def test_backward_out_overlapping_the_gradient(backend):
+    g = X.copy()
+    _, m = backend.dropout_forward(g, 0.5, seed=1, mask_format="bool")
+    _expect(ValueError, "out must not overlap", lambda: backend.dropout_backward(g, 0.5, mask=m, out=g), g)
+    _expect(ValueError, "out must not overlap",
+            lambda: backend.dropout_forward(g, 0.5, seed=1, out=g[::-1]), g)  # a view overlaps too
