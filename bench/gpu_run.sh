@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Everything the GPU evidence needs, in one call on the device machine (see ../shared/GPU.md):
+#   bash bench/gpu_run.sh [pytest paths...]
+# Writes under $OUT (or ./gpu-run): nvidia-smi.txt, pytest.log, speed.md, versions.txt.
+set -uo pipefail
+OUT=${OUT:-gpu-run}
+mkdir -p "$OUT"
+if ls .whl/*.whl >/dev/null 2>&1; then  # numba-cuda 0.30 needs NumPy < 2.5 there
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+  export PYTHONPATH=/tmp/site:$PWD
+else
+  export PYTHONPATH=$PWD
+fi
+export PYTHONUNBUFFERED=1
+nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
+python3 - > "$OUT/versions.txt" 2>&1 <<'PY'
+import platform, numpy, numba, numba_cuda, scipy
+from numba import cuda
+print("python", platform.python_version(), "numpy", numpy.__version__, "numba", numba.__version__,
+      "numba-cuda", numba_cuda.__version__, "scipy", scipy.__version__)
+try:
+    import torch; print("torch", torch.__version__, torch.cuda.get_device_name())
+except Exception as e: print("torch unavailable:", e)
+print(cuda.get_current_device().name, "cc", cuda.get_current_device().compute_capability)
+PY
+cat "$OUT/versions.txt"
+python3 -m pytest -q -p no:cacheprovider -n 0 "${@:-tests}" 2>&1 | tee "$OUT/pytest.log" | tail -40 \
+  || python3 -m pytest -q -p no:cacheprovider "${@:-tests}" 2>&1 | tee "$OUT/pytest.log" | tail -40
+python3 -m bench.cuda_speed --n '2**28' --p 0.5 --repeats 50 --out "$OUT/speed.md"
