@@ -24,6 +24,5 @@ except Exception as e: print("torch unavailable:", e)
 print(cuda.get_current_device().name, "cc", cuda.get_current_device().compute_capability)
 PY
 cat "$OUT/versions.txt"
-python3 -m pytest -q -p no:cacheprovider -n 0 "${@:-tests}" 2>&1 | tee "$OUT/pytest.log" | tail -40 \
-  || python3 -m pytest -q -p no:cacheprovider "${@:-tests}" 2>&1 | tee "$OUT/pytest.log" | tail -40
+python3 -m pytest -q -p no:cacheprovider -rs --durations=10 "${@:-tests}" 2>&1 | tee "$OUT/pytest.log" | tail -40
 python3 -m bench.cuda_speed --n '2**28' --p 0.5 --repeats 50 --out "$OUT/speed.md"

@@ -158,11 +158,11 @@ CATCHERS = {
     "scale_1_over_p": ("mean_forward/p=0.1", "mean_backward_regenerate/p=0.9"),
     "threshold_from_p": ("keep_rate/p=0.1", "keep_rate/p=0.99"),
     "eight_bit_threshold": ("keep_rate/p=0.01", "keep_rate/p=1e-06"),
-    "word0_for_block": ("lag/L=1,p=0.5", "lag/L=2,p=0.5"),
+    "word0_for_block": ("lag/p=0.5/L=1", "lag/p=0.5/L=2"),
     "ignores_seed_high": ("cross_call/seed+2**32",),
     "ignores_offset": ("cross_call/offset+n",),
-    "reuses_previous_counter": ("lag/L=4,p=0.5",),
-    "neighbour_dependent": ("lag/L=1,p=0.5", "lag/L=1,p=0.1"),
+    "reuses_previous_counter": ("lag/p=0.5/L=4",),
+    "neighbour_dependent": ("lag/p=0.5/L=1", "lag/p=0.1/L=1"),
 }
 
 

@@ -47,7 +47,7 @@ def _lag(p, lag):
         seed, offset = seeds(f"mask/p={fmt_p(p)}")
         return check_lag(impl, n=n, p=p, seed=seed, offset=offset, lag=lag)
     sim = budget.N_SIM if p in budget.SIM_LAG_P else None
-    return Probe(f"lag/L={lag},p={fmt_p(p)}", p, budget.N_MAIN, sim, run)
+    return Probe(f"lag/p={fmt_p(p)}/L={lag}", p, budget.N_MAIN, sim, run)
 
 
 def _cross_block(p):
