@@ -23,13 +23,21 @@ from kernels import cuda as gpu
 from reference.validate import n_mask_bytes
 
 
+COPY_EPT = 8  # elements per thread of the copy ceiling: the dropout kernel's own access pattern
+
+
 @cuda.jit
 def copy_kernel(x, y):
-    i = cuda.grid(1)
-    stride = cuda.gridsize(1)
-    while i < x.size:
-        y[i] = x[i]
-        i += stride
+    """y = x with the dropout kernel's mapping: COPY_EPT coalesced loads in flight per thread."""
+    tpb = cuda.blockDim.x
+    start = cuda.blockIdx.x * tpb * COPY_EPT + cuda.threadIdx.x
+    xs = cuda.local.array(COPY_EPT, dtype=np.float32)
+    for k in range(COPY_EPT):
+        if start + k * tpb < x.size:
+            xs[k] = x[start + k * tpb]
+    for k in range(COPY_EPT):
+        if start + k * tpb < x.size:
+            y[start + k * tpb] = xs[k]
 
 
 def time_cuda(fn, repeats: int, warmup: int = 5) -> np.ndarray:
@@ -57,7 +65,7 @@ def _rows(n: int, p: float, repeats: int):
     mask_bool = cuda.device_array(n, dtype=np.bool_)
     mask_bits = cuda.device_array(n_mask_bytes(n), dtype=np.uint8)
     gpu.dropout_forward(x, p, seed=1, mask_format="bool", out=y)
-    blocks = min((n + 255) // 256, 132 * 32)
+    blocks = (n + 256 * COPY_EPT - 1) // (256 * COPY_EPT)
     run = gpu._launch_kernel
     m = gpu._MODES
     cases = [
@@ -97,6 +105,11 @@ def _rows(n: int, p: float, repeats: int):
             ("torch native_dropout_backward", "backward, mask bool", 2 * itemsize + 1,
              lambda: torch.ops.aten.native_dropout_backward(xt, mt, scale)),
         ]
+    for tpb, ept in ((256, 4), (128, 8), (256, 8), (512, 8), (256, 16), (128, 16)):
+        def shaped(tpb=tpb, ept=ept):
+            with gpu.launch_config(threads_per_block=tpb, elements_per_thread=ept):
+                run(m[None], True, x, y, None, None, 1, 0, p)
+        cases.append((f"kernels.cuda kernel tpb={tpb} ept={ept}", "forward, mask None", 2 * itemsize, shaped))
     copy_ms = None
     for provider, op, bytes_per_elem, fn in cases:
         ms = time_cuda(fn, repeats)

@@ -14,13 +14,13 @@ import numpy as np
 from numba import njit, prange, get_num_threads
 
 from reference import validate as v
-from reference.stream import MASK32, SHIFT32, keep_threshold, philox4x32_10, scale_for, split_seed
+from reference.stream import MASK32, SHIFT32, keep_threshold, make_philox, mulhilo64, scale_for, split_seed
 
 NAME = "cpu"
 TILE = 2048  # elements per tile; 512 Philox blocks, scratch fits in L1
 _SCRATCH = TILE + 8  # a tile starting mid-block needs one block more
 
-_philox = njit(inline="always")(philox4x32_10)
+_philox = njit(inline="always")(make_philox(njit(inline="always")(mulhilo64), np.uint64))
 
 _MODE_NONE, _MODE_BOOL, _MODE_BITS = 0, 1, 2
 _MODES = {None: _MODE_NONE, "bool": _MODE_BOOL, "bits": _MODE_BITS}

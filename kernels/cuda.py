@@ -1,13 +1,14 @@
 """numba.cuda dropout kernels, bit-identical to :mod:`reference`.
 
-Thread mapping (the crux of speed): a thread block owns a tile of ``4 * tpb`` consecutive
-elements. Thread ``j`` runs Philox once, for the ``j``-th counter block the tile touches, and
-parks its four words in shared memory (structure of arrays, padded so that neither the
-writes nor the reads conflict on banks). After one barrier, thread ``j`` handles elements
-``j, j + tpb, j + 2 tpb, j + 3 tpb`` of the tile, so every global load and store of a warp
-is one contiguous, coalesced run, while each element still reads the word that the contract
-assigns to its stream position. The loads of ``x`` are issued before the Philox rounds so
-that memory latency hides behind the arithmetic.
+Thread mapping (the crux of speed): a thread block owns a tile of ``ept * tpb`` consecutive
+elements (``ept`` elements per thread, a multiple of 4). Thread ``j`` runs Philox for counter
+blocks ``j, j + tpb, ...`` of those the tile touches and parks the words in shared memory
+(structure of arrays, padded so that neither the writes nor the reads conflict on banks).
+After one barrier, thread ``j`` handles elements ``j, j + tpb, j + 2 tpb, ...`` of the tile,
+so every global load and store of a warp is one contiguous, coalesced run, while each
+element still reads the word that the contract assigns to its stream position. The loads of
+``x`` are issued before the Philox rounds so that memory latency hides behind the
+arithmetic; Philox runs on 32-bit words (one ``mul.wide.u32`` per product).
 
 Inputs: NumPy arrays (copied to the device and back: results are NumPy) or C-contiguous
 device arrays (anything with ``__cuda_array_interface__``: results are numba device arrays,
@@ -23,28 +24,43 @@ import numpy as np
 from numba import config, cuda
 
 from reference import validate as v
-from reference.stream import MASK32, SHIFT32, keep_threshold, philox4x32_10, scale_for, split_seed
+from reference.stream import MASK32, SHIFT32, keep_threshold, make_philox, scale_for, split_seed
 
 NAME = "cuda"
 SIMULATED = bool(config.ENABLE_CUDASIM)
 
-_philox = cuda.jit(device=True, inline=True)(philox4x32_10)
+
+
+@cuda.jit(device=True, inline=True)
+def _mulhilo32(a, b):
+    # Widening 32x32 -> 64 product of uint32 words: one mul.wide.u32 on the GPU, where the
+    # uint64 carriers of the CPU code would cost full 64-bit multiplies.
+    prod = np.uint64(a) * np.uint64(b)
+    return np.uint32(prod >> SHIFT32), np.uint32(prod)
+
+
+_philox = cuda.jit(device=True, inline=True)(make_philox(_mulhilo32, np.uint32))
 
 _MODE_NONE, _MODE_BOOL, _MODE_BITS = 0, 1, 2
 _MODES = {None: _MODE_NONE, "bool": _MODE_BOOL, "bits": _MODE_BITS}
 
 # Launch shape: any values give the same bits (tested); these are the fast ones on an H100.
-_launch = {"threads_per_block": 32 if SIMULATED else 256, "max_blocks": None}
+_launch = {"threads_per_block": 32 if SIMULATED else 256, "elements_per_thread": 4 if SIMULATED else 8,
+           "max_blocks": None}
 
 
 @contextlib.contextmanager
-def launch_config(threads_per_block=None, max_blocks=None):
+def launch_config(threads_per_block=None, elements_per_thread=None, max_blocks=None):
     """Temporarily change the launch shape (tests use it to show the output does not move)."""
     saved = dict(_launch)
     if threads_per_block is not None:
         if threads_per_block % 32 or not 32 <= threads_per_block <= 1024:
             raise ValueError("threads_per_block must be a multiple of 32 in [32, 1024]")
         _launch["threads_per_block"] = threads_per_block
+    if elements_per_thread is not None:
+        if elements_per_thread % 4 or not 4 <= elements_per_thread <= 32:
+            raise ValueError("elements_per_thread must be a multiple of 4 in [4, 32]")
+        _launch["elements_per_thread"] = elements_per_thread
     _launch["max_blocks"] = max_blocks
     try:
         yield
@@ -57,30 +73,38 @@ def is_available() -> bool:
 
 
 @functools.lru_cache(maxsize=None)
-def _kernel(tpb: int, mode: int, regenerate: bool):
-    """Compile one specialization; ``mode``/``regenerate`` are constants, so dead paths vanish."""
-    tile = 4 * tpb
-    stride = tpb + 8  # >= tpb + 1 blocks a tile can touch; stride % 32 == 8 spreads banks
+def _kernel(tpb: int, ept: int, mode: int, regenerate: bool, dtype):
+    """Compile one specialization; every argument is a constant, so dead paths vanish.
+
+    ``tpb`` threads per block, ``ept`` elements per thread (a multiple of 4): a tile is
+    ``ept * tpb`` consecutive elements and touches at most ``ept * tpb / 4 + 1`` counter blocks.
+    """
+    tile = ept * tpb
+    n_ctr = tile // 4 + 1  # counter blocks a tile can touch
+    stride = n_ctr + (8 - n_ctr % 32) % 32  # stride % 32 == 8: word planes land on distinct banks
+    n_words = 4 * stride  # shared-array shapes must be plain constants, not expressions
     write_bool = regenerate and mode == _MODE_BOOL
     write_bits = regenerate and mode == _MODE_BITS
     read_bool = not regenerate and mode == _MODE_BOOL
     read_bits = not regenerate and mode == _MODE_BITS
+    scalar = np.dtype(dtype).type
+    options = {} if SIMULATED else {"launch_bounds": tpb}  # the simulator takes no bounds
 
-    @cuda.jit
+    @cuda.jit(**options)
     def kernel(x, y, mask_bool, mask_bits, n, k0, k1, offset, t, scale, one, zero):
-        words = cuda.shared.array(4 * stride, dtype=np.uint32)
+        words = cuda.shared.array(n_words, dtype=np.uint32)
         keepbuf = cuda.shared.array(tile, dtype=np.uint8)
+        xs = cuda.local.array(ept, dtype=scalar)
         j = cuda.threadIdx.x
         n_tiles = (n + tile - 1) // tile
         tile_id = cuda.blockIdx.x
         while tile_id < n_tiles:
             start = tile_id * tile
             count = min(tile, n - start)
-            # Issue the four loads first: they are in flight while Philox runs.
-            x0 = x[start + j] if j < count else zero
-            x1 = x[start + j + tpb] if j + tpb < count else zero
-            x2 = x[start + j + 2 * tpb] if j + 2 * tpb < count else zero
-            x3 = x[start + j + 3 * tpb] if j + 3 * tpb < count else zero
+            # Issue every load first: they are in flight while Philox runs.
+            for k in range(ept):
+                e = j + k * tpb
+                xs[k] = x[start + e] if e < count else zero
             skip = 0
             if regenerate:
                 g0 = offset + np.uint64(start)
@@ -89,18 +113,18 @@ def _kernel(tpb: int, mode: int, regenerate: bool):
                 n_blocks = np.int64(last_block - first_block) + 1
                 skip = np.int64(g0 & np.uint64(3))
                 blk = j
-                while blk < n_blocks:  # at most twice: a tile touches tpb + 1 blocks
+                while blk < n_blocks:
                     b = first_block + np.uint64(blk)
-                    r0, r1, r2, r3 = _philox(b & MASK32, b >> SHIFT32, np.uint64(0), np.uint64(0), k0, k1)
-                    words[blk] = np.uint32(r0)
-                    words[stride + blk] = np.uint32(r1)
-                    words[2 * stride + blk] = np.uint32(r2)
-                    words[3 * stride + blk] = np.uint32(r3)
+                    r0, r1, r2, r3 = _philox(np.uint32(b & MASK32), np.uint32(b >> SHIFT32),
+                                             np.uint32(0), np.uint32(0), k0, k1)
+                    words[blk] = r0
+                    words[stride + blk] = r1
+                    words[2 * stride + blk] = r2
+                    words[3 * stride + blk] = r3
                     blk += tpb
                 cuda.syncthreads()
-            for k in range(4):
+            for k in range(ept):
                 e = j + k * tpb
-                xv = x0 if k == 0 else (x1 if k == 1 else (x2 if k == 2 else x3))
                 keep = False
                 if e < count:
                     i = start + e
@@ -112,18 +136,20 @@ def _kernel(tpb: int, mode: int, regenerate: bool):
                     elif read_bits:
                         keep = ((mask_bits[i >> 3] >> (i & 7)) & 1) != 0
                     m = one if keep else zero
-                    y[i] = (xv * m) * scale
+                    y[i] = (xs[k] * m) * scale
                     if write_bool:
                         mask_bool[i] = keep
                 if write_bits:
                     keepbuf[e] = 1 if keep else 0
             if write_bits:
                 cuda.syncthreads()
-                if j < tile // 8 and 8 * j < count:  # one byte per thread, 8 elements each
+                q = j
+                while q < tile // 8 and 8 * q < count:  # one byte per 8 elements
                     byte = 0
-                    for q in range(8):
-                        byte |= keepbuf[8 * j + q] << q
-                    mask_bits[(start >> 3) + j] = byte
+                    for r in range(8):
+                        byte |= keepbuf[8 * q + r] << r
+                    mask_bits[(start >> 3) + q] = byte
+                    q += tpb
             cuda.syncthreads()  # the shared buffers are reused by the next tile
             tile_id += cuda.gridDim.x
 
@@ -181,12 +207,12 @@ def _launch_kernel(mode, regenerate, x_flat, y_flat, mask_bool, mask_bits, seed,
     n = x_flat.size
     if n == 0:
         return
-    tpb = _launch["threads_per_block"]
-    n_tiles = (n + 4 * tpb - 1) // (4 * tpb)
+    tpb, ept = _launch["threads_per_block"], _launch["elements_per_thread"]
+    n_tiles = (n + ept * tpb - 1) // (ept * tpb)
     blocks = n_tiles if _launch["max_blocks"] is None else min(n_tiles, _launch["max_blocks"])
-    k0, k1 = split_seed(seed)
+    k0, k1 = (np.uint32(k) for k in split_seed(seed))
     dtype = x_flat.dtype
-    kernel = _kernel(tpb, mode, regenerate)
+    kernel = _kernel(tpb, ept, mode, regenerate, dtype)
     kernel[blocks, tpb](
         x_flat, y_flat,
         mask_bool if mask_bool is not None else _empty_device(np.bool_),

@@ -2,10 +2,10 @@
 
 This module is the single source of truth for every backend (see docs/RNG_STREAM.md):
 
-* :func:`philox4x32_10` is written once, on ``uint64`` carriers that hold 32-bit
-  values, so that the same Python source runs vectorized over NumPy arrays (the
-  reference), compiled by ``numba.njit`` (the CPU kernels) and by
-  ``numba.cuda.jit(device=True)`` (the CUDA kernels).
+* :func:`make_philox` writes the Philox round once. On ``uint64`` carriers that hold
+  32-bit values (:data:`philox4x32_10`) the same source runs vectorized over NumPy arrays
+  (the reference) and compiled by ``numba.njit`` (the CPU kernels); the CUDA kernels
+  build it with a 32-bit ``mulhi`` for ``numba.cuda.jit(device=True)``.
 * :func:`keep_threshold` and :func:`scale_for` define the keep decision and the scale.
 
 Every constant is a ``np.uint64`` so that Numba never promotes a mixed signed/unsigned
@@ -29,25 +29,39 @@ PHILOX_ROUNDS = 10
 STREAM_END = 2**64  # positions g live in [0, 2**64)
 
 
-def philox4x32_10(c0, c1, c2, c3, k0, k1):
-    """Philox4x32-10 of counter ``(c0, c1, c2, c3)`` under key ``(k0, k1)``.
+def mulhilo64(a, b):
+    """High and low 32-bit halves of the product of two 32-bit values held in ``uint64``."""
+    prod = a * b
+    return prod >> SHIFT32, prod & MASK32
 
-    Arguments and results are ``uint64`` scalars or arrays holding 32-bit values.
-    Returns the four output words, word 0 first.
+
+def make_philox(mulhilo, word):
+    """Philox4x32-10 built on a ``mulhilo`` and a ``word`` type that holds a 32-bit value.
+
+    The round is written here once. NumPy and the Numba CPU kernels use
+    ``(mulhilo64, np.uint64)``: every value fits, so nothing overflows and LLVM vectorizes
+    the products as ``vpmuludq``. The CUDA kernels pass a 32-bit ``mulhi`` and ``np.uint32``,
+    so that the GPU runs 32-bit multiplies (see kernels/cuda.py).
     """
-    for _ in range(PHILOX_ROUNDS):
-        p0 = PHILOX_M0 * c0  # mulhilo(M0, c0): hi = p0 >> 32, lo = p0 & MASK32
-        p1 = PHILOX_M1 * c2
-        c0, c1, c2, c3 = (
-            (p1 >> SHIFT32) ^ c1 ^ k0,
-            p1 & MASK32,
-            (p0 >> SHIFT32) ^ c3 ^ k1,
-            p0 & MASK32,
-        )
-        # The tenth bump is never used; keeping the loop uniform lets it unroll cleanly.
-        k0 = (k0 + PHILOX_W0) & MASK32
-        k1 = (k1 + PHILOX_W1) & MASK32
-    return c0, c1, c2, c3
+    m0, m1 = word(PHILOX_M0), word(PHILOX_M1)
+
+    def philox4x32_10(c0, c1, c2, c3, k0, k1):
+        """Philox4x32-10 of counter ``(c0, c1, c2, c3)`` under key ``(k0, k1)``; word 0 first."""
+        for _ in range(PHILOX_ROUNDS):
+            hi0, lo0 = mulhilo(m0, c0)
+            hi1, lo1 = mulhilo(m1, c2)
+            c0, c1, c2, c3 = word(hi1 ^ c1 ^ k0), word(lo1), word(hi0 ^ c3 ^ k1), word(lo0)
+            # Bumped in 64 bits, so no 32-bit sum ever wraps (NumPy scalars would warn);
+            # the tenth bump is never used, but a uniform loop unrolls cleanly.
+            k0 = word((np.uint64(k0) + PHILOX_W0) & MASK32)
+            k1 = word((np.uint64(k1) + PHILOX_W1) & MASK32)
+        return c0, c1, c2, c3
+
+    return philox4x32_10
+
+
+#: Philox4x32-10 on ``uint64`` carriers: scalars or arrays (NumPy), or compiled by ``numba.njit``.
+philox4x32_10 = make_philox(mulhilo64, np.uint64)
 
 
 def split_seed(seed: int) -> tuple[np.uint64, np.uint64]:

@@ -20,9 +20,10 @@ from kernels import cuda as gpu  # noqa: E402
 def test_launch_shape_does_not_change_a_bit():
     x = np.random.default_rng(0).standard_normal(3 * BIG).astype(np.float32)
     expected = reference.dropout_forward(x, 0.3, seed=5, offset=3, mask_format="bits")
-    shapes = [(32, 1), (64, 2), (32, None)] if SIMULATED else [(32, 1), (128, 7), (256, None), (512, 3), (1024, None)]
-    for tpb, max_blocks in shapes:
-        with gpu.launch_config(threads_per_block=tpb, max_blocks=max_blocks):
+    shapes = ([(32, 4, 1), (64, 8, 2), (32, 12, None)] if SIMULATED else
+              [(32, 4, 1), (128, 8, 7), (256, 8, None), (256, 4, None), (512, 16, 3), (1024, 32, None)])
+    for tpb, ept, max_blocks in shapes:
+        with gpu.launch_config(threads_per_block=tpb, elements_per_thread=ept, max_blocks=max_blocks):
             for fmt in ("bits", "bool"):
                 y, m = gpu.dropout_forward(x, 0.3, seed=5, offset=3, mask_format=fmt)
                 assert_same_bits(y, expected[0])
@@ -33,6 +34,9 @@ def test_launch_shape_does_not_change_a_bit():
 def test_launch_config_rejects_bad_shapes():
     with pytest.raises(ValueError, match="threads_per_block"):
         with gpu.launch_config(threads_per_block=48):
+            pass
+    with pytest.raises(ValueError, match="elements_per_thread"):
+        with gpu.launch_config(elements_per_thread=6):
             pass
 
 

@@ -66,9 +66,9 @@ def test_known_answers_cuda_device_function():
 
     ctrs = np.array([k[0] for k in KAT], dtype=np.uint64)
     keys = np.array([k[1] for k in KAT], dtype=np.uint64)
-    out = np.zeros((len(KAT), 4), dtype=np.uint64)
-    run[1, 32](ctrs, keys, out)
-    assert [tuple(int(w) for w in row) for row in out] == [k[2] for k in KAT]
+    out = cuda.device_array((len(KAT), 4), dtype=np.uint64)
+    run[1, 32](cuda.to_device(ctrs), cuda.to_device(keys), out)
+    assert [tuple(int(w) for w in row) for row in out.copy_to_host()] == [k[2] for k in KAT]
 
 
 def test_agrees_with_randomgen_on_random_counters_and_keys():
