@@ -3,7 +3,8 @@
 Thread mapping (the crux of speed): a thread block owns a tile of ``ept * tpb`` consecutive
 elements (``ept`` elements per thread, a multiple of 4). Thread ``j`` runs Philox for counter
 blocks ``j, j + tpb, ...`` of those the tile touches and parks the words in shared memory
-(structure of arrays, padded so that neither the writes nor the reads conflict on banks).
+in stream order (the reads, one per element, are conflict-free; the writes, one per four
+elements, are not, and cost little).
 After one barrier, thread ``j`` handles elements ``j, j + tpb, j + 2 tpb, ...`` of the tile,
 so every global load and store of a warp is one contiguous, coalesced run, while each
 element still reads the word that the contract assigns to its stream position. The loads of
@@ -80,9 +81,8 @@ def _kernel(tpb: int, ept: int, mode: int, regenerate: bool, dtype):
     ``ept * tpb`` consecutive elements and touches at most ``ept * tpb / 4 + 1`` counter blocks.
     """
     tile = ept * tpb
-    n_ctr = tile // 4 + 1  # counter blocks a tile can touch
-    stride = n_ctr + (8 - n_ctr % 32) % 32  # stride % 32 == 8: word planes land on distinct banks
-    n_words = 4 * stride  # shared-array shapes must be plain constants, not expressions
+    n_words = tile + 4  # the words of the tile/4 + 1 counter blocks a tile can touch, in stream order
+
     write_bool = regenerate and mode == _MODE_BOOL
     write_bits = regenerate and mode == _MODE_BITS
     read_bool = not regenerate and mode == _MODE_BOOL
@@ -101,10 +101,12 @@ def _kernel(tpb: int, ept: int, mode: int, regenerate: bool, dtype):
         while tile_id < n_tiles:
             start = tile_id * tile
             count = min(tile, n - start)
-            # Issue every load first: they are in flight while Philox runs.
+            full = count == tile  # all but the last tile: no per-element bounds checks
+            # Issue every load first: they are in flight while Philox runs. Unsigned indices
+            # spare numba's negative-index wraparound code on every access.
             for k in range(ept):
                 e = j + k * tpb
-                xs[k] = x[start + e] if e < count else zero
+                xs[k] = x[np.uint64(start + e)] if full or e < count else zero
             skip = 0
             if regenerate:
                 g0 = offset + np.uint64(start)
@@ -117,30 +119,30 @@ def _kernel(tpb: int, ept: int, mode: int, regenerate: bool, dtype):
                     b = first_block + np.uint64(blk)
                     r0, r1, r2, r3 = _philox(np.uint32(b & MASK32), np.uint32(b >> SHIFT32),
                                              np.uint32(0), np.uint32(0), k0, k1)
-                    words[blk] = r0
-                    words[stride + blk] = r1
-                    words[2 * stride + blk] = r2
-                    words[3 * stride + blk] = r3
+                    w = np.uint64(4 * blk)
+                    words[w] = r0
+                    words[w + np.uint64(1)] = r1
+                    words[w + np.uint64(2)] = r2
+                    words[w + np.uint64(3)] = r3
                     blk += tpb
                 cuda.syncthreads()
             for k in range(ept):
                 e = j + k * tpb
                 keep = False
-                if e < count:
-                    i = start + e
+                if full or e < count:
+                    i = np.uint64(start + e)
                     if regenerate:
-                        pos = e + skip
-                        keep = words[(pos & 3) * stride + (pos >> 2)] < t
+                        keep = words[np.uint64(e + skip)] < t  # consecutive lanes, distinct banks
                     elif read_bool:
                         keep = mask_bool[i]
                     elif read_bits:
-                        keep = ((mask_bits[i >> 3] >> (i & 7)) & 1) != 0
+                        keep = ((mask_bits[i >> np.uint64(3)] >> (i & np.uint64(7))) & 1) != 0
                     m = one if keep else zero
                     y[i] = (xs[k] * m) * scale
                     if write_bool:
                         mask_bool[i] = keep
                 if write_bits:
-                    keepbuf[e] = 1 if keep else 0
+                    keepbuf[np.uint64(e)] = 1 if keep else 0
             if write_bits:
                 cuda.syncthreads()
                 q = j
