@@ -46,7 +46,7 @@ _MODE_NONE, _MODE_BOOL, _MODE_BITS = 0, 1, 2
 _MODES = {None: _MODE_NONE, "bool": _MODE_BOOL, "bits": _MODE_BITS}
 
 # Launch shape: any values give the same bits (tested); these are the fast ones on an H100.
-_launch = {"threads_per_block": 32 if SIMULATED else 256, "elements_per_thread": 4 if SIMULATED else 8,
+_launch = {"threads_per_block": 32 if SIMULATED else 128, "elements_per_thread": 4 if SIMULATED else 16,
            "max_blocks": None}
 
 
