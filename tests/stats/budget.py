@@ -20,7 +20,7 @@ FAMILY_ALPHA = 1e-4  # family-wise false-alarm probability of the whole battery
 
 # --- sample sizes (reference and cpu; the CUDA simulator uses the *_SIM sizes) --------
 N_MAIN = 2**23      # elements per call of most tests
-N_EXTREME = 2**24   # keep rate at p = 1e-6 and 1 - 1e-6: ~16.8 expected rare events
+N_EXTREME = 2**25   # keep rate at p = 1e-6 and 1 - 1e-6: ~33.6 expected rare events
 N_SLOW = 2**28      # `slow` marker: CPU backends only, generated in chunks of CHUNK
 CHUNK = 2**24       # largest single call; bigger samples are consecutive offsets
 SWEEP_K = 4096      # seeds in the "one element, many seeds" mean test

@@ -24,7 +24,7 @@ _SEEDS = pytest.StashKey[Seeds]()
 
 REPORT_ENV = "DROPOUT_STATS_REPORT"
 FIELDS = ("test", "backend", "n", "p", "p_value", "alpha", "passed", "expect",
-          "seed_mode", "master_seed", "nodeid")
+          "seed_mode", "master_seed", "simulated", "nodeid")
 
 
 def _seeds(config) -> Seeds:
@@ -64,13 +64,14 @@ def stream_level(request):
     return reference.dropout
 
 
-def record(config, *, test, backend, n, p, p_value, expect, nodeid=""):
+def record(config, *, test, backend, n, p, p_value, expect, nodeid="", simulated=False):
     seeds = _seeds(config)
     passed = (p_value >= budget.ALPHA) if expect == "pass" else (p_value < budget.ALPHA)
     _rows(config).append({
         "test": test, "backend": backend, "n": n, "p": p, "p_value": p_value,
         "alpha": budget.ALPHA, "passed": passed, "expect": expect,
-        "seed_mode": seeds.mode, "master_seed": seeds.master, "nodeid": nodeid,
+        "seed_mode": seeds.mode, "master_seed": seeds.master, "simulated": simulated,
+        "nodeid": nodeid,
     })
     return passed
 
@@ -88,7 +89,7 @@ def judge(request, stat_seeds):
         pv, n = probe(impl, stat_seeds)
         name = backend_name or ("stream" if probe.family == "ks_words" else impl.NAME)
         record(request.config, test=probe.label, backend=name, n=n, p=probe.p, p_value=pv,
-               expect="pass", nodeid=request.node.nodeid)
+               expect="pass", nodeid=request.node.nodeid, simulated=budget.simulated(impl))
         assert pv >= budget.ALPHA, (
             f"{probe.label} on {name}: p-value {pv:.3g} < ALPHA {budget.ALPHA:.3g} (n={n}); "
             f"master seed {stat_seeds.master} ({stat_seeds.mode}): replay with --stat-seed={stat_seeds.master}"

@@ -44,7 +44,7 @@ def test_keep_rate(backend, probe, judge):
     """H0: the kept count K of n consecutive stream positions is Binomial(n, q) with
     q = floor((1-p) 2**32) / 2**32 (within 2**-32 of 1 - p), for p in {KEEP_RATE_P}.
     Statistic: exact two-sided binomial test (scipy.stats.binomtest) of K.
-    Sample: n = {N_MAIN} (p in {EXTREME_P}: n = {N_EXTREME}, ~16.8 expected rare events);
+    Sample: n = {N_MAIN} (p in {EXTREME_P}: n = {N_EXTREME}, ~33.6 expected rare events);
     CUDA simulator: n = {N_SIM} for p in {SIM_KEEP_RATE_P} only.
     Level: ALPHA = {FAMILY_ALPHA} / {COUNT} = {ALPHA:.3g} (Bonferroni, budget.py).
     """
