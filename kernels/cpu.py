@@ -23,6 +23,7 @@ _SCRATCH = TILE + 8  # a tile starting mid-block needs one block more
 _philox = njit(inline="always")(make_philox(njit(inline="always")(mulhilo64), np.uint64))
 
 _MODE_NONE, _MODE_BOOL, _MODE_BITS = 0, 1, 2
+_PACK8 = np.uint64(0x0102040810204080)
 _MODES = {None: _MODE_NONE, "bool": _MODE_BOOL, "bits": _MODE_BITS}
 
 
@@ -60,73 +61,95 @@ def _tile_words(words, w0, w1, w2, w3, offset, start, count, k0, k1):
     return np.int64(g0 & np.uint64(3))
 
 
-@njit(parallel=True, nogil=True)
-def _dropout_kernel(x, y, mask_bool, mask_bits, mode, regenerate, k0, k1, offset, t, scale):
-    """``y = (x * m) * scale``; ``m`` from the stream (``regenerate``) or from a stored mask.
+def _make_regen_kernel(mode: int):
+    """Forward (or backward without a stored mask): draw, apply, and store the mask as ``mode`` says.
 
-    ``mode`` says which stored mask to write (forward) or read (backward).
+    ``mode`` is baked in as a constant, so each specialization keeps only its own loop.
     """
-    n = x.size
-    n_tiles = (n + TILE - 1) // TILE
-    n_chunks = min(n_tiles, 8 * get_num_threads())
+
+    @njit(parallel=True, nogil=True)
+    def kernel(x, y, mask_bool, mask_bits, k0, k1, offset, t, scale):
+        n = x.size
+        n_tiles = (n + TILE - 1) // TILE
+        n_chunks = min(n_tiles, 8 * get_num_threads())
+        one = scale - scale + 1
+        zero = scale - scale
+        t_signed = np.int64(t)  # words and t fit in int64; a signed compare vectorizes on AVX2
+        for c in prange(n_chunks):
+            words = np.empty(_SCRATCH, dtype=np.uint32)
+            w0 = np.empty(_SCRATCH // 4, dtype=np.uint32)
+            w1 = np.empty(_SCRATCH // 4, dtype=np.uint32)
+            w2 = np.empty(_SCRATCH // 4, dtype=np.uint32)
+            w3 = np.empty(_SCRATCH // 4, dtype=np.uint32)
+            keep = np.empty(TILE, dtype=np.uint8)
+            keep64 = keep.view(np.uint64)
+            for tile in range(c * n_tiles // n_chunks, (c + 1) * n_tiles // n_chunks):
+                start = tile * TILE
+                count = min(TILE, n - start)
+                skip = _tile_words(words, w0, w1, w2, w3, offset, start, count, k0, k1)
+                if mode == _MODE_BITS:
+                    for e in range(count):
+                        kept = np.int64(words[e + skip]) < t_signed
+                        keep[e] = kept
+                        y[start + e] = (x[start + e] * (one if kept else zero)) * scale
+                    keep[count:] = 0  # the last tile's unused bits are 0, as np.packbits leaves them
+                    # Eight 0/1 bytes read as one little-endian uint64, times this constant, carry
+                    # byte r's bit to bit 56 + r: the packed byte, bit 0 first, in the top 8 bits.
+                    for q in range((count + 7) >> 3):
+                        mask_bits[(start >> 3) + q] = (keep64[q] * _PACK8) >> np.uint64(56)
+                else:
+                    for e in range(count):
+                        kept = np.int64(words[e + skip]) < t_signed
+                        if mode == _MODE_BOOL:
+                            mask_bool[start + e] = kept
+                        y[start + e] = (x[start + e] * (one if kept else zero)) * scale
+
+    return kernel
+
+
+_REGEN = {mode: _make_regen_kernel(mode) for mode in (_MODE_NONE, _MODE_BOOL, _MODE_BITS)}
+
+
+@njit(parallel=True, nogil=True)
+def _apply_bool(x, y, mask, scale):
+    """Backward from a stored bool mask: no random words, a plain elementwise loop."""
     one = scale - scale + 1
     zero = scale - scale
-    t_signed = np.int64(t)  # words and t fit in int64; a signed compare vectorizes on AVX2
-    for c in prange(n_chunks):
-        words = np.empty(_SCRATCH, dtype=np.uint32)
-        w0 = np.empty(_SCRATCH // 4, dtype=np.uint32)
-        w1 = np.empty(_SCRATCH // 4, dtype=np.uint32)
-        w2 = np.empty(_SCRATCH // 4, dtype=np.uint32)
-        w3 = np.empty(_SCRATCH // 4, dtype=np.uint32)
-        keep = np.empty(TILE, dtype=np.uint8)
-        for tile in range(c * n_tiles // n_chunks, (c + 1) * n_tiles // n_chunks):
-            start = tile * TILE
-            count = min(TILE, n - start)
-            if regenerate:
-                skip = _tile_words(words, w0, w1, w2, w3, offset, start, count, k0, k1)
-                if mode == _MODE_NONE:
-                    for e in range(count):
-                        m = one if np.int64(words[e + skip]) < t_signed else zero
-                        y[start + e] = (x[start + e] * m) * scale
-                    continue
-                for e in range(count):
-                    keep[e] = np.int64(words[e + skip]) < t_signed
-            elif mode == _MODE_BOOL:
-                for e in range(count):
-                    keep[e] = mask_bool[start + e]
-            else:
-                for e in range(count):
-                    keep[e] = (mask_bits[(start + e) >> 3] >> ((start + e) & 7)) & 1
-            for e in range(count):
-                m = one if keep[e] else zero
-                y[start + e] = (x[start + e] * m) * scale
-            if regenerate and mode == _MODE_BOOL:
-                for e in range(count):
-                    mask_bool[start + e] = keep[e]
-            elif regenerate and mode == _MODE_BITS:
-                for q in range((count + 7) >> 3):
-                    byte = 0
-                    for k in range(min(8, count - 8 * q)):
-                        byte |= keep[8 * q + k] << k
-                    mask_bits[(start >> 3) + q] = byte
+    for i in prange(x.size):
+        y[i] = (x[i] * (one if mask[i] else zero)) * scale
+
+
+@njit(parallel=True, nogil=True)
+def _apply_bits(x, y, bits, scale):
+    """Backward from a stored bit mask: one byte, eight elements, per iteration."""
+    one = scale - scale + 1
+    zero = scale - scale
+    n = x.size
+    for q in prange((n + 7) >> 3):
+        byte = bits[q]
+        for r in range(min(8, n - 8 * q)):
+            i = 8 * q + r
+            y[i] = (x[i] * (one if (byte >> r) & 1 else zero)) * scale
 
 
 _EMPTY_BOOL = np.empty(0, dtype=np.bool_)
 _EMPTY_BITS = np.empty(0, dtype=np.uint8)
 
 
-def _run(x, y, mask_bool, mask_bits, mode, regenerate, seed, offset, p):
-    """Flatten to C order (copying a non-contiguous view), run, and copy back if needed."""
+def _run(x, y, launch, *args):
+    """Flatten to C order (copying a non-contiguous view), run ``launch``, copy back if needed."""
     xf = np.ascontiguousarray(x).reshape(-1)
     yf = y.reshape(-1) if y.flags.c_contiguous else np.empty(x.size, dtype=x.dtype)
-    k0, k1 = split_seed(seed)
-    _dropout_kernel(
-        xf, yf, mask_bool, mask_bits, mode, regenerate, k0, k1,
-        np.uint64(offset), keep_threshold(p), scale_for(p, x.dtype),
-    )
+    launch(xf, yf, *args)
     if not y.flags.c_contiguous:
         y[...] = yf.reshape(x.shape)
     return y
+
+
+def _regen(x, y, mode, mask_bool, mask_bits, seed, offset, p):
+    k0, k1 = split_seed(seed)
+    return _run(x, y, _REGEN[mode], mask_bool, mask_bits, k0, k1, np.uint64(offset),
+                keep_threshold(p), scale_for(p, x.dtype))
 
 
 def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", out=None):
@@ -148,7 +171,7 @@ def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", 
     elif mask_format == "bits":
         mask = np.empty(v.n_mask_bytes(x.size), dtype=np.uint8)
         mask_bits = mask
-    _run(x, y, mask_bool, mask_bits, _MODES[mask_format], True, seed, offset, p)
+    _regen(x, y, _MODES[mask_format], mask_bool, mask_bits, seed, offset, p)
     return y, mask
 
 
@@ -161,8 +184,9 @@ def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None):
     dx = np.empty(g.shape, dtype=g.dtype) if out is None else out
     if mask is None:
         seed, offset = v.check_seed_offset(seed, offset, g.size)
-        return _run(g, dx, _EMPTY_BOOL, _EMPTY_BITS, _MODE_NONE, True, seed, offset, p)
+        return _regen(g, dx, _MODE_NONE, _EMPTY_BOOL, _EMPTY_BITS, seed, offset, p)
     mask, fmt = v.as_mask_array(mask, g.shape, g.size)
+    scale = scale_for(p, g.dtype)
     if fmt == "bool":
-        return _run(g, dx, np.ascontiguousarray(mask).reshape(-1), _EMPTY_BITS, _MODE_BOOL, False, 0, 0, p)
-    return _run(g, dx, _EMPTY_BOOL, np.ascontiguousarray(mask), _MODE_BITS, False, 0, 0, p)
+        return _run(g, dx, _apply_bool, np.ascontiguousarray(mask).reshape(-1), scale)
+    return _run(g, dx, _apply_bits, np.ascontiguousarray(mask), scale)

@@ -138,7 +138,7 @@ def test_p_zero_keeps_all_and_p_one_drops_all(backend):
     assert_same_bits(y, np.copysign(np.zeros_like(x), x))
 
 
-_DRAWS = {"reference": "stream_words", "cpu": "_dropout_kernel", "cuda": "_launch_kernel"}
+_DRAWS = {"reference": "stream_words", "cpu": "_regen", "cuda": "_launch_kernel"}
 
 
 def test_eval_mode_is_the_identity_and_draws_nothing(backend, monkeypatch):
