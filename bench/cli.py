@@ -48,7 +48,17 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--repeats", type=int, help="most samples per point (default 25; --quick 5)")
     ap.add_argument("--warmup", type=int, default=2, help="untimed calls before sampling (default 2)")
     ap.add_argument("--budget", type=float,
-                    help="seconds of sampling per point before stopping at >= 3 samples (default 1; --quick 0.05)")
+                    help="seconds of sampling per point (half below 2^20) before stopping at >= 5 samples "
+                    "(default 0.6; --quick 0.05)")
+    ap.add_argument("--passes", type=int,
+                    help="run the grid this many times and keep each point's fastest pass: a shared "
+                    "machine's slow spells rarely hit a point twice (default 2; --quick 1)")
+    ap.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
+                    help="before each CPU point wait up to SECONDS for other processes to use < 0.25 cores, "
+                    "and re-measure a point they disturbed (twice at most); default 0: no waiting "
+                    "(the load is recorded in the other_load column either way)")
+    ap.add_argument("--wait-total", type=float, default=600.0, metavar="SECONDS",
+                    help="stop waiting for idle after SECONDS of waiting in all (default 600)")
     ap.add_argument("--from-json", type=Path, metavar="FILE",
                     help="convert a pytest-benchmark --benchmark-json FILE into the same CSV/plots/summary; "
                     "runs nothing")
@@ -126,9 +136,13 @@ def main(argv=None) -> int:
     if not points:
         raise SystemExit("dropout-bench: the grid is empty (nothing the chosen providers support)")
     repeats = args.repeats or (5 if args.quick else 25)
-    budget = args.budget if args.budget is not None else (0.05 if args.quick else 1.0)
-    print(f"dropout-bench: {len(points)} points, providers {', '.join(providers)}", file=sys.stderr)
-    records = sweep.run(points, providers, repeats=repeats, warmup=args.warmup, budget_s=budget,
+    budget = args.budget if args.budget is not None else (0.05 if args.quick else 0.6)
+    passes = args.passes or (1 if args.quick else 2)
+    print(f"dropout-bench: {len(points)} points x {passes} pass(es), providers {', '.join(providers)}",
+          file=sys.stderr)
+    records = sweep.run(points, providers, repeats=repeats, warmup=args.warmup, budget_s=budget, passes=passes,
+                        wait_idle_s=args.wait_idle, wait_total_s=args.wait_total,
+                        retries=2 if args.wait_idle > 0 else 0,
                         progress=not args.no_progress)
     if not records:
         raise SystemExit("dropout-bench: every point failed")

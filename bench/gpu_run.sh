@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything the GPU evidence needs, in one call on the device machine (see ../shared/GPU.md):
-#   bash bench/gpu_run.sh [pytest paths...]
-# Writes under $OUT (or ./gpu-run): nvidia-smi.txt, pytest.log, speed.md, versions.txt.
+#   bash bench/gpu_run.sh [pytest arguments...]
+# Writes under $OUT (or ./gpu-run): nvidia-smi.txt, versions.txt, pytest.log and report/
+# (dropout-bench at 2**20..2**28, float32, p = 0.5: results.csv, plots, summary.md).
 set -uo pipefail
 OUT=${OUT:-gpu-run}
 mkdir -p "$OUT"
@@ -25,4 +26,5 @@ print(cuda.get_current_device().name, "cc", cuda.get_current_device().compute_ca
 PY
 cat "$OUT/versions.txt"
 python3 -m pytest -q -p no:cacheprovider -rs --durations=10 "${@:-tests}" 2>&1 | tee "$OUT/pytest.log" | tail -40
-python3 -m bench.cuda_speed --n '2**28' --p 0.5 --repeats 50 --out "$OUT/speed.md"
+python3 -m bench.cli --sizes '2**20,2**24,2**26,2**28' --p 0.5 --dtypes float32 --backends cuda \
+  --no-progress --out "$OUT/report"

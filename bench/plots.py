@@ -30,6 +30,11 @@ STYLE = {  # stable colours per provider
     "torch-cuda": dict(color="tab:red", marker="^"),
 }
 COPY_STYLE = dict(color="black", linestyle="--", linewidth=1.2, marker=None)
+COPY_STYLE_CPU = dict(color="dimgray", linestyle=":", linewidth=1.6, marker=None)
+
+
+def _copy_style(device):
+    return COPY_STYLE_CPU if str(device).startswith("cpu-") else COPY_STYLE
 
 
 def _style(name):
@@ -44,11 +49,23 @@ def _pow2_axis(ax):
 
 
 def _log_y(ax):
-    """Log y axis with plain tick labels (0.5, 2, 40) rather than 4 x 10^1."""
+    """Log y axis with plain tick labels (0.5, 2, 3000) rather than 3 x 10^3; minor ticks are
+    labelled too (all of them when the axis spans less than about a decade). Call it after
+    plotting, so that the data limits are known."""
     ax.set_yscale("log")
-    fmt = FuncFormatter(lambda v, _: f"{v:g}")
-    ax.yaxis.set_major_formatter(fmt)
-    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(f"{v:g}")[0] in "25" else ""))
+    lo, hi = ax.get_ylim()
+    narrow = hi / max(lo, 1e-300) < 15
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _num(v)))
+
+    def minor(v, _):
+        lead = f"{v:.0e}"[0]
+        return _num(v) if (narrow or lead in "25") else ""
+
+    ax.yaxis.set_minor_formatter(FuncFormatter(minor))
+
+
+def _num(v: float) -> str:
+    return f"{v:,.0f}" if v >= 100 else f"{v:.2g}"
 
 
 def _thin_ticks(ax, sizes):
@@ -73,7 +90,7 @@ def _device_suffix(df):
 
 
 def _panels(n_cols=3):
-    fig, axes = plt.subplots(2, n_cols, figsize=(5.2 * n_cols, 8.4), squeeze=False)
+    fig, axes = plt.subplots(2, n_cols, figsize=(5.2 * n_cols, 8.4), squeeze=False, sharey=True)
     return fig, axes
 
 
@@ -105,16 +122,17 @@ def throughput_vs_size(df, dtype, path) -> Path | None:
         for device, c in copies.groupby("device", sort=False):
             c = c.sort_values("n")
             label = f"copy ceiling ({'GPU' if not device.startswith('cpu-') else 'CPU'})"
-            ax.plot(c["n"], c["gb_per_s"], label=label, **COPY_STYLE)
+            ax.plot(c["n"], c["gb_per_s"], label=label, **_copy_style(device))
         ax.set_title(title)
         _pow2_axis(ax)
         _thin_ticks(ax, sel["n"])
-        _log_y(ax)
+        ax.set_yscale("log")
         ax.grid(True, which="major", alpha=0.3)
         ax.set_xlabel("elements n (log2 scale)")
         ax.set_ylabel(GB_LABEL)
     fig.suptitle(f"Dropout throughput vs size: {dtype}, p={p:g} ({_device_suffix(sel)}); "
                  "band = p20..p80", fontsize=13)
+    _log_y(axes.flat[0])  # shared by every panel
     _legend(fig, axes)
     fig.tight_layout(rect=(0, 0.05, 1, 0.96))
     fig.savefig(path, dpi=110)
@@ -138,11 +156,12 @@ def speedup_vs_reference(df, dtype, path) -> Path | None:
         ax.set_title(title)
         _pow2_axis(ax)
         _thin_ticks(ax, sel["n"])
-        _log_y(ax)
+        ax.set_yscale("log")
         ax.grid(True, which="major", alpha=0.3)
         ax.set_xlabel("elements n (log2 scale)")
         ax.set_ylabel("speedup over NumPy reference (×, log scale)")
     fig.suptitle(f"Speedup over the NumPy reference: {dtype}, p={p:g} ({_device_suffix(sel)})", fontsize=13)
+    _log_y(axes.flat[0])  # shared by every panel
     _legend(fig, axes)
     fig.tight_layout(rect=(0, 0.05, 1, 0.96))
     fig.savefig(path, dpi=110)
@@ -172,14 +191,16 @@ def throughput_vs_p(df, path, dtype="float32") -> Path | None:
             ax.plot(g["p"], g["gb_per_s"], label=f"{name} (n={grid.size_label(sizes[name])})", **_style(name))
         for (device, n), c in copies[copies["n"].isin(set(sizes.values()))].groupby(["device", "n"], sort=False):
             kind = "CPU" if device.startswith("cpu-") else "GPU"
-            ax.axhline(c["gb_per_s"].median(), label=f"copy ceiling ({kind}, n={grid.size_label(n)})", **COPY_STYLE)
+            ax.axhline(c["gb_per_s"].median(), label=f"copy ceiling ({kind}, n={grid.size_label(n)})",
+                       **_copy_style(device))
         ax.set_title(title)
-        _log_y(ax)
+        ax.set_yscale("log")
         ax.set_xlim(0, 1)
         ax.grid(True, which="major", alpha=0.3)
         ax.set_xlabel("drop probability p")
         ax.set_ylabel(GB_LABEL)
     fig.suptitle(f"Dropout throughput vs p: {dtype} ({_device_suffix(sel)})", fontsize=13)
+    _log_y(axes.flat[0])  # shared by every panel
     _legend(fig, axes)
     fig.tight_layout(rect=(0, 0.05, 1, 0.96))
     fig.savefig(path, dpi=110)
@@ -214,16 +235,19 @@ def forward_vs_backward(df, path, dtype="float32") -> Path | None:
                 for b, v in zip(bars, vals):
                     xc = b.get_x() + b.get_width() / 2
                     if np.isfinite(v):
-                        ax.annotate(f"{v:.3g}", (xc, v), ha="center", va="bottom",
+                        ax.annotate(_num(v), (xc, v), ha="center", va="bottom",
                                     fontsize=8, xytext=(0, 2), textcoords="offset points")
                     else:
                         ax.annotate("n/a", (xc, 0), xycoords=("data", "axes fraction"), ha="center",
                                     va="bottom", fontsize=8, color="tab:gray", xytext=(0, 3),
                                     textcoords="offset points")
+            top = np.nanmax(rows["gb_per_s"].to_numpy(dtype=float))
             if len(copy):
                 ax.axhline(copy.median(), label="copy ceiling", **COPY_STYLE)
+                top = max(top, copy.median())
             ax.set_xticks(x, names)
-            _log_y(ax)
+            ax.set_xlim(-0.6, len(names) - 0.4)
+            ax.set_ylim(0, 1.15 * top)  # linear from 0: bar lengths compare
             ax.set_ylabel(GB_LABEL)
             ax.set_title(f"{title}\n{device}, n={grid.size_label(n)}, {dtype}, p={p:g}", fontsize=10)
             ax.grid(True, axis="y", which="major", alpha=0.3)

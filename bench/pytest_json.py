@@ -62,6 +62,7 @@ def records(doc: dict, *, log=print) -> list[dict]:
             "repeats": repeats,
             "inner": stats.get("iterations", 1) if clock != "cuda-event" else info.get("event_inner", 1),
             "clock": clock,
+            "host_seconds_per_call": info.get("event_host_seconds", np.nan),
             "bytes": int(info.get("bytes", traffic.bytes_moved(info["operation"], mask, n, info["dtype"]))),
             "device": info.get("device", "unknown"),
             "numpy": info.get("numpy", ""),

@@ -19,10 +19,11 @@ COLUMNS = [
     "elements_per_s", "bytes", "gb_per_s", "pct_of_copy",
     "device", "numpy", "numba", "numba_cuda", "torch", "threads", "timestamp",
     # extras
-    "speedup_vs_reference", "kind", "repeats", "inner", "clock", "source",
+    "speedup_vs_reference", "kind", "repeats", "inner", "clock", "host_seconds_per_call", "other_load", "passes", "pass_spread", "source",
 ]
 
 HEADLINE_N = {"cpu": 2**24, "cuda": 2**28}
+BUSY = 0.25  # other processes' cores (other_load) above which a CPU point was disturbed
 OP_ORDER = {"copy": 0, "forward": 1, "backward": 2}
 MASK_ORDER = {"none": 0, "bool": 1, "bits": 2}
 KIND_ORDER = {"backend": 0, "peer": 1, "ceiling": 2}
@@ -130,7 +131,6 @@ def headline(df: pd.DataFrame, device: str, dtype="float32", p=0.5):
     sizes = set(on["n"])
     n = want if want in sizes else max(sizes)
     rows = on[on["n"] == n]
-    # A reference measured on the CPU also counts as "the reference" for a GPU table.
     return n, _order(rows)
 
 
@@ -144,14 +144,31 @@ def _headline_table(df, device, dtype="float32", p=0.5) -> list[str]:
         "| provider | operation | mask | median time | GB/s | % of copy | speedup vs reference |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: |",
     ]
+    disturbed = False
     for r in rows.itertuples(index=False):
         mask = "—" if r.operation == "copy" else _mask_words(r.operation, r.mask_format)
+        flag = ""
+        if _busy(getattr(r, "other_load", None)):
+            flag, disturbed = " ⚠", True
         lines.append(
-            f"| {r.backend} | {r.operation} | {mask} | {_fmt_time(r.seconds_median)} "
-            f"| {_fmt(r.gb_per_s, '.3g')} | {_fmt(r.pct_of_copy, '.0f')}% "
+            f"| {r.backend}{flag} | {r.operation} | {mask} | {_fmt_time(r.seconds_median)} "
+            f"| {_gbs(r.gb_per_s)} | {_fmt(r.pct_of_copy, '.0f')}% "
             f"| {_fmt(r.speedup_vs_reference, '.3g')}{'×' if not _nan(r.speedup_vs_reference) else ''} |"
         )
+    if disturbed:
+        lines += ["", f"⚠: other processes used ≥ {BUSY} cores during that measurement (`other_load`)."]
     return lines + [""]
+
+
+def _gbs(x) -> str:
+    return "—" if _nan(x) else (f"{x:,.0f}" if x >= 100 else f"{x:.3g}")
+
+
+def _busy(x) -> bool:
+    try:
+        return float(x) >= BUSY
+    except (TypeError, ValueError):
+        return False
 
 
 def _nan(x) -> bool:
@@ -181,6 +198,13 @@ def write_summary(df: pd.DataFrame, out_dir, plots, *, command: str | None = Non
             t = f", {int(threads.iloc[0])} threads" if len(threads) else ""
             k = "GPU" if is_gpu_device(device) else "CPU"
             lines.append(f"{k}: `{device}`{t}; {int((df['device'] == device).sum())} points.")
+    if "other_load" in df:
+        cpu_rows = df[~df["device"].map(is_gpu_device)]
+        busy = int(cpu_rows["other_load"].map(_busy).sum())
+        if busy:
+            lines.append(f"**{busy} of {len(cpu_rows)} CPU points were measured while other processes used "
+                         f"≥ {BUSY} cores** (column `other_load`): a parallel kernel that needs every core "
+                         "then waits for scheduler time slices, so those numbers are pessimistic.")
     lines += ["", "## Headline", ""]
     for device in sorted(devices, key=lambda d: not is_gpu_device(d)):
         lines += _headline_table(df, device)
@@ -195,10 +219,16 @@ def write_summary(df: pd.DataFrame, out_dir, plots, *, command: str | None = Non
         "`speedup vs reference` is the NumPy reference's time over the provider's time for "
         "the same work (— where the reference was not run at that size).",
         "",
-        "Timing: median of repeated samples (p20 and p80 in `results.csv`) after warm-up; "
-        "CPU with `time.perf_counter`, GPU with CUDA events after a synchronize, on device "
-        "arrays with preallocated outputs. Every call still allocates the mask it returns "
-        "(the API has no `out=` for the mask), which is part of the measured time.",
+        "Timing: median of repeated samples (p20 and p80 in `results.csv`) after warm-up"
+        + (f"; the fastest of {int(df['passes'].max())} passes over the whole grid (`pass_spread` "
+           "in `results.csv`: slowest over fastest pass)" if df["passes"].fillna(1).max() > 1 else "")
+        + ". CPU with `time.perf_counter`; GPU with CUDA events, behind a spin kernel that hides "
+        "the Python launch overhead (device time; `host_seconds_per_call` is the host's), on "
+        "device arrays with preallocated outputs. Host inputs, outputs and stored masks sit on "
+        "fresh page-aligned buffers at fixed, distinct offsets (`bench.providers.PLACEMENT`): the CPU "
+        "kernel's speed depends on where those arrays lie relative to each other. Every call still "
+        "allocates the mask it returns (the API has no `out=` for the mask), wherever malloc puts "
+        "it, and that is part of the measured time.",
         "",
     ]
     for note in notes:

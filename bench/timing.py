@@ -1,9 +1,16 @@
 """The one timing loop: warm-up, then repeated samples, summarized as median, p20 and p80.
 
-CPU providers are timed with the host clock (``time.perf_counter``). CUDA providers are
-timed with CUDA events recorded on the default stream around the calls, after a warm-up
-and a synchronize, so the figure is device time; a host clock would also count launch
-latency and whatever the host did meanwhile.
+CPU providers are timed with the host clock (``time.perf_counter``).
+
+CUDA providers are timed with CUDA events recorded around the calls on the default stream,
+after a warm-up and a synchronize: device time. A Python call into numba.cuda costs 40 to
+200 µs of host time (argument checks, a mask allocation, the launch), which events would
+count as idle GPU time whenever the host lags the GPU. So, as ``triton.testing.do_bench``
+hides it behind a cache flush, each sample first launches a one-thread *spin* kernel that
+keeps the GPU busy for about twice the host time of the calls: the start event, the calls
+and the end event are all queued before the GPU reaches them. Deallocations are deferred
+during a sample (a ``cuMemFree`` would wait for the GPU). The host time per call is kept
+too (``Timing.host_seconds``): it is what a small size really costs from Python.
 
 Every sample is the mean over ``inner`` back-to-back calls. ``inner`` is calibrated so a
 sample lasts at least ``min_sample_s``: one call on 1 Ki elements takes a few microseconds,
@@ -12,9 +19,11 @@ too close to the clock's resolution and to the cost of reading it.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,7 +36,7 @@ class Timing:
     inner: int = 1
     clock: str = "perf_counter"
     warmup: int = 0
-    extra: dict = field(default_factory=dict, compare=False)
+    host_seconds: float = float("nan")  # GPU clocks: median host time to issue one call
 
     @property
     def median(self) -> float:
@@ -46,12 +55,6 @@ class Timing:
         return len(self.samples)
 
 
-def _cuda():
-    from numba import cuda
-
-    return cuda
-
-
 class _HostClock:
     name = "perf_counter"
 
@@ -65,19 +68,83 @@ class _HostClock:
         pass
 
 
+# --- GPU -------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def _spin_kernel():
+    from numba import cuda
+
+    @cuda.jit
+    def spin(iters, out):
+        # A dependent multiply-add chain on one thread: a fixed time per iteration.
+        acc = out[0]
+        for _ in range(iters):
+            acc = acc * np.uint32(1664525) + np.uint32(1013904223)
+        out[0] = acc
+
+    return spin
+
+
+@functools.lru_cache(maxsize=None)
+def _spin_seconds_per_iter() -> float:
+    """Calibrate the spin kernel once with events."""
+    from numba import cuda
+
+    spin, buf = _spin_kernel(), cuda.to_device(np.ones(1, dtype=np.uint32))
+    spin[1, 1](1000, buf)  # compile
+    start, end = cuda.event(), cuda.event()
+    iters = 1 << 20
+    start.record()
+    spin[1, 1](iters, buf)
+    end.record()
+    end.synchronize()
+    return max(start.elapsed_time(end) / 1e3 / iters, 1e-10)
+
+
+class _Spinner:
+    """Keeps the GPU busy for a while, on the default stream."""
+
+    def __init__(self):
+        from numba import cuda
+
+        self._per_iter = _spin_seconds_per_iter()
+        self._buf = cuda.to_device(np.ones(1, dtype=np.uint32))
+        self._spin = _spin_kernel()
+
+    def __call__(self, seconds: float) -> None:
+        iters = int(min(max(seconds, 20e-6), 0.5) / self._per_iter)
+        self._spin[1, 1](min(iters, 2**31 - 1), self._buf)
+
+
 class _CudaEvents:
+    """numba.cuda events, behind a spin kernel (see the module's docstring)."""
+
     name = "cuda-event"
 
     def __init__(self):
-        cuda = _cuda()
+        from numba import cuda
+
         self._cuda = cuda
         self._start = cuda.event()  # timing=True is the default (the simulator takes no argument)
-        self._end = cuda.event()  # timing=True is the default (the simulator takes no argument)
-
+        self._end = cuda.event()
         # The CUDA simulator's events exist but always report -1 ms: time it on the host.
         self._simulated = type(self._start).__module__.startswith("numba.cuda.simulator")
         if self._simulated:
             self.name = "perf_counter (cuda simulator)"
+            self._spinner = None
+        else:
+            self._spinner = _Spinner()
+        self._host_estimate = 1e-3  # seconds to issue one call, until measured
+        self.host_samples: list[float] = []
+
+    def _record(self, event) -> None:
+        event.record()
+
+    def _elapsed(self) -> float:
+        return self._start.elapsed_time(self._end) / 1e3
+
+    def _deferred(self):
+        return self._cuda.defer_cleanup()
 
     def sample(self, fn, inner: int) -> float:
         if self._simulated:
@@ -86,12 +153,18 @@ class _CudaEvents:
                 fn()
             self.sync()
             return (time.perf_counter() - t0) / inner
-        self._start.record()
-        for _ in range(inner):
-            fn()
-        self._end.record()
-        self._end.synchronize()
-        return self._start.elapsed_time(self._end) / 1e3 / inner
+        with self._deferred():
+            self._spinner(2.0 * self._host_estimate * inner + 50e-6)
+            self._record(self._start)
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            host = (time.perf_counter() - t0) / inner
+            self._record(self._end)
+            self._end.synchronize()
+        self._host_estimate = host
+        self.host_samples.append(host)
+        return self._elapsed() / inner
 
     def sync(self) -> None:
         self._cuda.synchronize()
@@ -105,17 +178,17 @@ class _TorchCudaEvents(_CudaEvents):
     def __init__(self):
         import torch
 
+        super().__init__()
         self._torch = torch
+        self.name = "torch-cuda-event"
         self._start = torch.cuda.Event(enable_timing=True)
         self._end = torch.cuda.Event(enable_timing=True)
 
-    def sample(self, fn, inner: int) -> float:
-        self._start.record()
-        for _ in range(inner):
-            fn()
-        self._end.record()
-        self._end.synchronize()
-        return self._start.elapsed_time(self._end) / 1e3 / inner
+    def _elapsed(self) -> float:
+        return self._start.elapsed_time(self._end) / 1e3
+
+    def _deferred(self):
+        return contextlib.nullcontext()
 
     def sync(self) -> None:
         self._torch.cuda.synchronize()
@@ -147,18 +220,18 @@ def measure(
     if repeats < 1:
         raise ValueError("repeats must be >= 1")
     try:
-        clock = CLOCKS[clock]()
+        clk = CLOCKS[clock]()
     except KeyError:
         raise ValueError(f"clock must be one of {sorted(CLOCKS)}, got {clock!r}") from None
     for i in range(max(warmup, 0)):
         t0 = time.perf_counter()
         fn()
-        clock.sync()
+        clk.sync()
         if i >= 1 and time.perf_counter() - t0 > budget_s / 4:
             break
-    clock.sync()
+    clk.sync()
     # Calibrate: one timed call says how many calls make a sample long enough.
-    first = clock.sample(fn, 1)
+    first = clk.sample(fn, 1)
     inner = 1
     if first < min_sample_s:
         inner = min(max_inner, max(1, math.ceil(min_sample_s / max(first, 1e-9))))
@@ -167,5 +240,7 @@ def measure(
     while len(samples) < repeats:
         if len(samples) >= min(min_repeats, repeats) and time.perf_counter() > t_end:
             break
-        samples.append(clock.sample(fn, inner))
-    return Timing(tuple(samples), inner=inner, clock=clock.name, warmup=warmup)
+        samples.append(clk.sample(fn, inner))
+    host = getattr(clk, "host_samples", None)
+    return Timing(tuple(samples), inner=inner, clock=clk.name, warmup=warmup,
+                  host_seconds=float(np.median(host)) if host else float("nan"))

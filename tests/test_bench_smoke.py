@@ -130,6 +130,6 @@ def test_dropout_benchmark(benchmark, bench_point):
             t = timing.measure(fn, clock=prov.clock, warmup=2, repeats=50, budget_s=1.0)
             benchmark.extra_info.update(
                 event_seconds_median=t.median, event_seconds_p20=t.p20, event_seconds_p80=t.p80,
-                event_repeats=t.repeats, event_inner=t.inner,
+                event_repeats=t.repeats, event_inner=t.inner, event_host_seconds=t.host_seconds,
             )
     _check(point, prov, result)
