@@ -154,12 +154,8 @@ def _regen(x, y, mode, mask_bool, mask_bits, seed, offset, p):
 
 def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", out=None):
     """Inverted dropout on the CPU; same contract and returns as :func:`reference.dropout_forward`."""
-    x = v.as_float_array(x, "x")
-    p = v.check_p(p)
-    training = v.check_training(training)
-    mask_format = v.check_mask_format(mask_format)
-    seed, offset = v.check_seed_offset(seed, offset, x.size)
-    out = v.check_out(out, x)
+    x, p, seed, offset, training, mask_format, out = v.numpy_forward_args(
+        x, p, seed, offset, training, mask_format, out)
     y = np.empty(x.shape, dtype=x.dtype) if out is None else out
     if not training:
         y[...] = x
@@ -177,10 +173,7 @@ def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", 
 
 def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None):
     """``grad_x = (grad_y * m) * scale`` on the CPU; same contract as :func:`reference.dropout_backward`."""
-    g = v.as_float_array(grad_y, "grad_y")
-    p = v.check_p(p)
-    v.check_backward_source(mask, seed)
-    out = v.check_out(out, g, "out", mask if isinstance(mask, np.ndarray) else None)
+    g, p, out = v.numpy_backward_args(grad_y, p, mask, seed, out)
     dx = np.empty(g.shape, dtype=g.dtype) if out is None else out
     if mask is None:
         seed, offset = v.check_seed_offset(seed, offset, g.size)

@@ -67,12 +67,8 @@ def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", 
     flattened mask (``"bits"``), or ``None``. With ``training=False`` it returns
     ``(copy of x, None)`` and draws no random words.
     """
-    x = v.as_float_array(x, "x")
-    p = v.check_p(p)
-    training = v.check_training(training)
-    mask_format = v.check_mask_format(mask_format)
-    seed, offset = v.check_seed_offset(seed, offset, x.size)
-    out = v.check_out(out, x)
+    x, p, seed, offset, training, mask_format, out = v.numpy_forward_args(
+        x, p, seed, offset, training, mask_format, out)
     if not training:
         y = np.empty(x.shape, dtype=x.dtype) if out is None else out
         y[...] = x
@@ -92,10 +88,7 @@ def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None):
     ``m`` comes from ``mask`` (either stored format) or, when ``mask`` is None, is
     regenerated from ``seed`` and ``offset``. Returns a new array (or ``out``).
     """
-    g = v.as_float_array(grad_y, "grad_y")
-    p = v.check_p(p)
-    v.check_backward_source(mask, seed)
-    out = v.check_out(out, g, "out", mask if isinstance(mask, np.ndarray) else None)
+    g, p, out = v.numpy_backward_args(grad_y, p, mask, seed, out)
     if mask is not None:
         mask, fmt = v.as_mask_array(mask, g.shape, g.size)
         kept = mask if fmt == "bool" else unpack_bits(mask, g.shape)

@@ -133,3 +133,22 @@ def check_out(out, like: np.ndarray, name: str = "out", *inputs: np.ndarray) -> 
         if a is not None and np.shares_memory(out, a):
             raise ValueError(f"{name} must not overlap the input arrays (in-place dropout is not supported)")
     return out
+
+
+def numpy_forward_args(x, p, seed, offset, training, mask_format, out):
+    """Every forward argument of a NumPy backend, checked; returns them normalized, in order."""
+    x = as_float_array(x, "x")
+    p = check_p(p)
+    training = check_training(training)
+    mask_format = check_mask_format(mask_format)
+    seed, offset = check_seed_offset(seed, offset, x.size)
+    return x, p, seed, offset, training, mask_format, check_out(out, x)
+
+
+def numpy_backward_args(grad_y, p, mask, seed, out):
+    """``(grad_y, p, out)`` of a NumPy backend's backward, checked (the mask is checked by
+    :func:`as_mask_array`, the seed by :func:`check_seed_offset` when it is used)."""
+    g = as_float_array(grad_y, "grad_y")
+    p = check_p(p)
+    check_backward_source(mask, seed)
+    return g, p, check_out(out, g, "out", mask if isinstance(mask, np.ndarray) else None)
