@@ -162,3 +162,20 @@ def test_same_seed_and_offset_repeat_exactly(backend):
     assert_same_bits(a[1], b[1])
     c = backend.dropout_forward(x, 0.5, seed=10, offset=11)
     assert not np.array_equal(a[1], c[1])
+
+
+def test_threshold_comparison_is_strict(backend):
+    """A word equal to the threshold is dropped, one below it is kept (u < t, not u <= t).
+
+    p is chosen so that t = floor((1 - p) 2**32) lands exactly on an element's own word.
+    """
+    seed, offset = 2024, 6
+    words = reference.stream_words(8, seed, offset)
+    x = np.ones(8, dtype=np.float64)
+    for i, u in enumerate(words.astype(np.int64)):
+        if u == 0:
+            continue
+        _, m = backend.dropout_forward(x, 1 - u / 2**32, seed=seed, offset=offset)
+        assert not m[i], f"element {i}: word == threshold must be dropped"
+        _, m = backend.dropout_forward(x, 1 - (u + 1) / 2**32, seed=seed, offset=offset)
+        assert m[i], f"element {i}: word == threshold - 1 must be kept"
