@@ -105,6 +105,17 @@ def _legend(fig, axes):
                    frameon=False, bbox_to_anchor=(0.5, 0.0))
 
 
+
+def _finish(fig, axes, title, path) -> Path:
+    """Title, one shared log axis and legend, layout, save, close: every panel figure ends so."""
+    fig.suptitle(title, fontsize=13)
+    _log_y(axes.flat[0])  # shared by every panel
+    _legend(fig, axes)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.96))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
 def throughput_vs_size(df, dtype, path) -> Path | None:
     p = _main_p(df)
     sel = df[(df["dtype"] == dtype) & ((df["operation"] == "copy") | np.isclose(df["p"].astype(float), p))]
@@ -130,14 +141,8 @@ def throughput_vs_size(df, dtype, path) -> Path | None:
         ax.grid(True, which="major", alpha=0.3)
         ax.set_xlabel("elements n (log2 scale)")
         ax.set_ylabel(GB_LABEL)
-    fig.suptitle(f"Dropout throughput vs size: {dtype}, p={p:g} ({_device_suffix(sel)}); "
-                 "band = p20..p80", fontsize=13)
-    _log_y(axes.flat[0])  # shared by every panel
-    _legend(fig, axes)
-    fig.tight_layout(rect=(0, 0.05, 1, 0.96))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _finish(fig, axes, f"Dropout throughput vs size: {dtype}, p={p:g} ({_device_suffix(sel)}); "
+                   "band = p20..p80", path)
 
 
 def speedup_vs_reference(df, dtype, path) -> Path | None:
@@ -160,13 +165,7 @@ def speedup_vs_reference(df, dtype, path) -> Path | None:
         ax.grid(True, which="major", alpha=0.3)
         ax.set_xlabel("elements n (log2 scale)")
         ax.set_ylabel("speedup over NumPy reference (×, log scale)")
-    fig.suptitle(f"Speedup over the NumPy reference: {dtype}, p={p:g} ({_device_suffix(sel)})", fontsize=13)
-    _log_y(axes.flat[0])  # shared by every panel
-    _legend(fig, axes)
-    fig.tight_layout(rect=(0, 0.05, 1, 0.96))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _finish(fig, axes, f"Speedup over the NumPy reference: {dtype}, p={p:g} ({_device_suffix(sel)})", path)
 
 
 def throughput_vs_p(df, path, dtype="float32") -> Path | None:
@@ -199,13 +198,7 @@ def throughput_vs_p(df, path, dtype="float32") -> Path | None:
         ax.grid(True, which="major", alpha=0.3)
         ax.set_xlabel("drop probability p")
         ax.set_ylabel(GB_LABEL)
-    fig.suptitle(f"Dropout throughput vs p: {dtype} ({_device_suffix(sel)})", fontsize=13)
-    _log_y(axes.flat[0])  # shared by every panel
-    _legend(fig, axes)
-    fig.tight_layout(rect=(0, 0.05, 1, 0.96))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _finish(fig, axes, f"Dropout throughput vs p: {dtype} ({_device_suffix(sel)})", path)
 
 
 def forward_vs_backward(df, path, dtype="float32") -> Path | None:
