@@ -106,6 +106,17 @@ def _legend(fig, axes):
 
 
 
+def _size_axes(ax, title, sizes, ylabel):
+    """A panel over sizes: log2 x axis with thinned ticks, log y axis, grid, labels."""
+    ax.set_title(title)
+    _pow2_axis(ax)
+    _thin_ticks(ax, sizes)
+    ax.set_yscale("log")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.set_xlabel("elements n (log2 scale)")
+    ax.set_ylabel(ylabel)
+
+
 def _finish(fig, axes, title, path) -> Path:
     """Title, one shared log axis and legend, layout, save, close: every panel figure ends so."""
     fig.suptitle(title, fontsize=13)
@@ -134,13 +145,7 @@ def throughput_vs_size(df, dtype, path) -> Path | None:
             c = c.sort_values("n")
             label = f"copy ceiling ({'GPU' if not device.startswith('cpu-') else 'CPU'})"
             ax.plot(c["n"], c["gb_per_s"], label=label, **_copy_style(device))
-        ax.set_title(title)
-        _pow2_axis(ax)
-        _thin_ticks(ax, sel["n"])
-        ax.set_yscale("log")
-        ax.grid(True, which="major", alpha=0.3)
-        ax.set_xlabel("elements n (log2 scale)")
-        ax.set_ylabel(GB_LABEL)
+        _size_axes(ax, title, sel["n"], GB_LABEL)
     return _finish(fig, axes, f"Dropout throughput vs size: {dtype}, p={p:g} ({_device_suffix(sel)}); "
                    "band = p20..p80", path)
 
@@ -158,13 +163,7 @@ def speedup_vs_reference(df, dtype, path) -> Path | None:
             g = g.sort_values("n")
             ax.plot(g["n"], g["speedup_vs_reference"], label=name, **_style(name))
         ax.axhline(1.0, color="tab:gray", linestyle=":", linewidth=1.2, label="reference (1×)")
-        ax.set_title(title)
-        _pow2_axis(ax)
-        _thin_ticks(ax, sel["n"])
-        ax.set_yscale("log")
-        ax.grid(True, which="major", alpha=0.3)
-        ax.set_xlabel("elements n (log2 scale)")
-        ax.set_ylabel("speedup over NumPy reference (×, log scale)")
+        _size_axes(ax, title, sel["n"], "speedup over NumPy reference (×, log scale)")
     return _finish(fig, axes, f"Speedup over the NumPy reference: {dtype}, p={p:g} ({_device_suffix(sel)})", path)
 
 

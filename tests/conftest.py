@@ -44,11 +44,6 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("kernel", [_param(n) for n in names if n != "reference"])
 
 
-@pytest.fixture
-def simulated():
-    return os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
-
-
 def pytest_collection_modifyitems(config, items):
     from numba import cuda
 
