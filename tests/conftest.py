@@ -1,4 +1,7 @@
-"""Shared fixtures: the backend registry as parameters, command-line options."""
+"""Shared fixtures: the backends of the one registry (kernels/registry.py) as parameters.
+
+``--stat-seed`` and the statistical fixtures (``stat_seeds``, ``judge``) come from the
+dropout-check pytest plugin (bench/pytest_plugin.py), loaded through its entry point."""
 
 from __future__ import annotations
 
@@ -7,20 +10,15 @@ import os
 import numpy as np
 import pytest
 
-import kernels
+from kernels import registry
 
-ALL_BACKENDS = ("reference", "cpu", "cuda")
+ALL_BACKENDS = registry.BACKEND_NAMES
 
 
 def pytest_addoption(parser):
     parser.addoption(
         "--backend", action="append", default=None, choices=ALL_BACKENDS,
         help="run only these backends (repeatable); default: every backend in kernels.BACKENDS",
-    )
-    parser.addoption(
-        "--stat-seed", default="fixed",
-        help="seeds of the statistical battery: 'fixed' (deterministic, as in CI), 'random' "
-        "(fresh seeds, printed so a failure can be replayed) or an integer master seed",
     )
 
 
@@ -30,8 +28,8 @@ def _selected(config):
 
 
 def _param(name):
-    if name in kernels.BACKENDS:
-        return pytest.param(kernels.BACKENDS[name], id=name)
+    if name in registry.available_backends():
+        return pytest.param(registry.backend_module(name), id=name)
     return pytest.param(None, id=name, marks=pytest.mark.skip(reason=f"backend {name!r} unavailable (no GPU; "
                                                              "the CUDA simulator run covers it)"))
 

@@ -1,63 +1,61 @@
-"""Power, shown: every mutant kernel of mutants.py is caught by a statistical probe of the
-battery (the same probe functions, seeds and CI sample sizes as the backend tests)."""
+"""Power, shown: every mutant kernel of reference/stats/mutants.py is caught by its designated
+checks (mutants.CATCHERS), run exactly as dropout-check runs them (same runner, seeds, sizes,
+and the ALPHA of a full statistical-level run). Not false-alarm hypotheses: rejection is
+the expected outcome, so they are outside the session's budget."""
 
 from __future__ import annotations
 
 import pytest
 
-from . import battery, budget
-from .conftest import record
-from .mutants import CATCHERS, CORRECT, MUTANTS, matrix
-
-PROBES = battery.by_label()
+from reference.conformance.runner import execute, plan
+from reference.stats import budget
+from reference.stats.mutants import CATCHERS, CORRECT, MUTANTS, matrix
 
 
-def test_catchers_are_battery_probes():
+def _catchers(mutant):
+    pl = plan(mutant, "statistical")  # the full plan's ALPHA, as dropout-check would use
+    by_name = {c.name: c for c in pl.checks}
+    return pl, [by_name[n] for n in CATCHERS[mutant.name]]
+
+
+def test_catchers_are_checks():
     assert set(CATCHERS) == {m.name for m in MUTANTS}
-    for labels in CATCHERS.values():
-        for label in labels:
-            assert label in PROBES and PROBES[label].statistical, label
+    for m in MUTANTS:
+        _catchers(m)  # KeyError when a catcher is not a check of the statistical level
 
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.name)
-@budget.documented
-def test_mutant_is_caught(stream_level, mutant, stat_seeds, request):
-    """H1: the mutant violates the contract. It must be rejected (p < ALPHA = {ALPHA:.3g})
-    by at least one of its designated probes (mutants.CATCHERS), run exactly as on the real
-    backends (n = {N_MAIN}, or {N_EXTREME} for the extreme-p keep rate). Every row is
-    recorded in the report with expect = reject.
-    """
-    results = {}
-    for label in CATCHERS[mutant.name]:
-        probe = PROBES[label]
-        pv, n = probe(mutant, stat_seeds)
-        results[label] = pv
-        record(request.config, test=label, backend=mutant.NAME, n=n, p=probe.p, p_value=pv,
-               expect="reject", nodeid=request.node.nodeid)
-    assert min(results.values()) < budget.ALPHA, (
-        f"{mutant.name} ({mutant.bug}) escaped its catchers: {results}; "
-        f"replay with --stat-seed={stat_seeds.master}")
+def test_mutant_is_caught(mutant, stat_seeds, stat_record):
+    pl, catchers = _catchers(mutant)
+    results = [execute(c, pl, stat_seeds) for c in catchers]
+    for c, r in zip(catchers, results):
+        if r.p_value is not None:
+            stat_record(test=r.name, backend=f"mutant:{mutant.name}", n=r.n, p=c.probe.p,
+                        p_value=r.p_value, passed=r.passed is False, expect="reject", simulated=False)
+    assert any(r.passed is False for r in results), (
+        f"{mutant.name} ({mutant.bug}) escaped its catchers: "
+        + "; ".join(f"{r.name}: {r.status} p={r.p_value}" for r in results)
+        + f"; replay with --stat-seed={stat_seeds.master}")
 
 
-def test_bug_free_scaffold_matches_reference(stream_level, stat_seeds):
+def test_bug_free_scaffold_matches_reference(stat_seeds):
     """The mutants' NumPy scaffold without a bug gives the reference's p-values exactly on
-    every catcher probe (same masks), so a mutant is caught for its bug, not its plumbing.
-    Not a new hypothesis: the same events as the reference's own tests."""
-    import reference.dropout as ref
+    every statistical catcher (same masks), so a mutant is caught for its bug, not its plumbing."""
+    from kernels.registry import load
 
-    for label in sorted({lab for labs in CATCHERS.values() for lab in labs}):
-        probe = PROBES[label]
-        assert probe(CORRECT, stat_seeds) == probe(ref, stat_seeds), label
+    pl, ref = plan(CORRECT, "statistical"), load("reference")
+    by_name = {c.name: c for c in pl.checks}
+    for name in sorted({n for ns in CATCHERS.values() for n in ns if n in by_name}):
+        c = by_name[name]
+        if c.probe is not None:
+            assert c.probe(CORRECT, stat_seeds) == c.probe(ref, stat_seeds), name
 
 
 @pytest.mark.slow
-def test_full_detection_matrix(stream_level, stat_seeds):
-    """Every probe on every mutant (several minutes): each mutant is rejected by at least
-    one probe at ALPHA, and the bug-free scaffold by none."""
-    m = matrix(stat_seeds)
-    for mu in [CORRECT, *MUTANTS]:
-        rejected = [lab for lab, row in m.items() if row[mu.name] < budget.ALPHA]
-        if mu is CORRECT:
-            assert not rejected, rejected
-        else:
-            assert rejected, mu.name
+def test_full_detection_matrix(stat_seeds):
+    """Every check on every mutant: each mutant fails at least one, the scaffold none."""
+    runs = matrix(stat_seeds)
+    for name, run in runs.items():
+        failed = [r.name for r in run.results if r.passed is False]
+        assert bool(failed) == (name != CORRECT.name), (name, failed)
+    assert budget.FAMILY_ALPHA == 1e-4

@@ -8,23 +8,26 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import reference.dropout as ref
+from kernels.registry import load, wrap
+from reference.stats import budget
+from reference.stats.sampling import fmt_p, forward_ratio, keep_mask
 
-from . import budget
-from .sampling import fmt_p, forward_ratio, keep_mask
+
+def _n(impl):
+    return budget.N_SIM if impl.simulated else budget.N_MAIN
 
 
 @pytest.mark.parametrize("p", budget.SIM_KEEP_RATE_P)
 def test_kernel_keeps_what_reference_keeps(kernel, p, stat_seeds):
-    n = budget.N_SIM if budget.simulated(kernel) else budget.N_MAIN
+    impl, ref = wrap(kernel), load("reference")
     seed, offset = stat_seeds(f"mask/p={fmt_p(p)}")
-    got, want = keep_mask(kernel, n, p, seed, offset), keep_mask(ref, n, p, seed, offset)
+    got, want = keep_mask(impl, _n(impl), p, seed, offset), keep_mask(ref, _n(impl), p, seed, offset)
     assert np.array_equal(got, want), f"{int(np.count_nonzero(got != want))} decisions differ"
 
 
 @pytest.mark.parametrize("p", budget.SIM_MOMENT_P)
 def test_kernel_scales_as_reference(kernel, p, stat_seeds):
-    n = budget.N_SIM if budget.simulated(kernel) else budget.N_MAIN
+    impl, ref = wrap(kernel), load("reference")
     seed, offset = stat_seeds(f"moments/p={fmt_p(p)}")
-    got, want = forward_ratio(kernel, n, p, seed, offset), forward_ratio(ref, n, p, seed, offset)
+    got, want = forward_ratio(impl, _n(impl), p, seed, offset), forward_ratio(ref, _n(impl), p, seed, offset)
     assert np.array_equal(got, want)

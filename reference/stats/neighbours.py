@@ -7,16 +7,20 @@ the products (m_i - q)(m_{i+L} - q) uncorrelated, not independent; the statistic
 n_pairs * phi**2 (phi the table's correlation) is still asymptotically chi-square(1)
 (CLT for m-dependent sequences). The "cross-block" table uses only the disjoint lag-1
 pairs (g, g + 1) with g = 3 mod 4, i.e. last word of a block next to the first of the next.
+
+Periodicity: the autocorrelation of the centred mask at *every* lag 1 .. MAX_PERIOD at once
+(one FFT); z_L = r_L n / sqrt(n - L) is N(0, 1) under H0, and the p-value of max |z_L| is
+Bonferroni over the lags (conservative). A stream that repeats with any period up to
+MAX_PERIOD = 2**16 elements (a recycled table, a wrapping 16-bit index) has r_L = 1 there.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from scipy import stats
 
 from . import budget
-from .sampling import Probe, fmt_p, keep_mask
+from .sampling import Probe, fmt_p, keep_mask, sizes
 
 
 def pair_pvalue(a: np.ndarray, b: np.ndarray) -> float:
@@ -42,19 +46,43 @@ def check_cross_block(impl, *, n, p, seed, offset) -> float:
     return pair_pvalue(kept[i], kept[i + 1])
 
 
+def check_periodicity(impl, *, n, p, seed, offset, max_lag) -> float:
+    kept = keep_mask(impl, n, p, seed, offset)
+    c = kept - kept.mean()
+    var = float(c @ c)
+    if var == 0:
+        return 1.0
+    max_lag = min(max_lag, n // 2)
+    f = np.fft.rfft(c, 2 * n)
+    acf = np.fft.irfft(f * np.conj(f), 2 * n)[1:max_lag + 1] / var
+    lags = np.arange(1, max_lag + 1)
+    z = np.abs(acf) * n / np.sqrt(n - lags)
+    return float(min(1.0, max_lag * 2 * stats.norm.sf(z.max())))
+
+
 def _lag(p, lag):
     def run(impl, n, seeds):
         seed, offset = seeds(f"mask/p={fmt_p(p)}")
         return check_lag(impl, n=n, p=p, seed=seed, offset=offset, lag=lag)
     sim = budget.N_SIM if p in budget.SIM_LAG_P else None
-    return Probe(f"lag/p={fmt_p(p)}/L={lag}", p, budget.N_MAIN, sim, run)
+    return Probe(f"lag/p={fmt_p(p)}/L={lag}", p, sizes(budget.N_MAIN, sim=sim), run,
+                 doc=f"decisions at i and i+{lag} independent; chi-square 2 x 2")
 
 
 def _cross_block(p):
     def run(impl, n, seeds):
         seed, offset = seeds(f"mask/p={fmt_p(p)}")
         return check_cross_block(impl, n=n, p=p, seed=seed, offset=offset)
-    return Probe(f"lag_cross_block/p={fmt_p(p)}", p, budget.N_MAIN, budget.N_SIM, run)
+    return Probe(f"lag_cross_block/p={fmt_p(p)}", p, sizes(budget.N_MAIN, sim=budget.N_SIM), run,
+                 doc="last element of a 4-word block vs first of the next independent")
+
+
+def _periodicity(p):
+    def run(impl, n, seeds):
+        seed, offset = seeds(f"mask/p={fmt_p(p)}")
+        return check_periodicity(impl, n=n, p=p, seed=seed, offset=offset, max_lag=budget.MAX_PERIOD)
+    return Probe(f"periodicity/max_lag={budget.MAX_PERIOD}", p, sizes(budget.N_MAIN, sim=budget.N_SIM), run,
+                 doc=f"no autocorrelation at any lag 1..{budget.MAX_PERIOD} (FFT; max |z|, Bonferroni over lags)")
 
 
 def probes():
@@ -62,28 +90,4 @@ def probes():
         for lag in budget.LAGS:
             yield _lag(p, lag)
     yield _cross_block(0.5)
-
-
-_ALL = list(probes())
-
-
-@pytest.mark.parametrize("probe", [pr for pr in _ALL if pr.family == "lag"], ids=lambda pr: pr.label)
-@budget.documented
-def test_neighbours_independent(backend, probe, judge):
-    """H0: the keep decisions at positions i and i + L are independent, L in {LAGS},
-    p in {LAG_P}. Statistic: Pearson chi-square of the 2 x 2 table of the n - L overlapping
-    pairs, df = 1 (asymptotic; module docstring). Sample: n = {N_MAIN} consecutive
-    elements ({N_SIM}, p = 0.5 under the CUDA simulator). Level: ALPHA = {ALPHA:.3g}.
-    """
-    judge(probe, backend)
-
-
-@pytest.mark.parametrize("probe", [pr for pr in _ALL if pr.family == "lag_cross_block"], ids=lambda pr: pr.label)
-@budget.documented
-def test_neighbours_independent_across_block_boundary(backend, probe, judge):
-    """H0: the last element of a Philox block and the first of the next are independent
-    (p = 0.5). Statistic: chi-square of the 2 x 2 table of the n/4 disjoint pairs
-    (g, g + 1), g = 3 mod 4, df = 1. Sample: n = {N_MAIN} ({N_SIM} under the CUDA
-    simulator). Level: ALPHA = {ALPHA:.3g} (budget.py).
-    """
-    judge(probe, backend)
+    yield _periodicity(0.5)

@@ -1,6 +1,6 @@
-"""Smallest bias each test detects with 80 % power at its CI sample size (markdown table).
+"""Smallest effect each probe detects with 99 % power at the sample size it used.
 
-    python -m tests.stats.power_table
+    python -m reference.stats.power            # markdown table at the default sizes
 
 Normal approximations throughout (stated per row): a two-sided test at level ALPHA detects
 a shift of (z_{1-ALPHA/2} + z_{0.8}) standard errors of its statistic; the chi-square tests
@@ -19,7 +19,7 @@ from scipy import optimize, stats
 from . import battery, budget
 from .sampling import keep_prob
 
-POWER = 0.8
+POWER = 0.99
 
 
 def _pct(x: float) -> str:
@@ -27,20 +27,19 @@ def _pct(x: float) -> str:
     return f"{v:.0f}%" if v >= 10 else f"{v:.2g}%"
 
 
-def _z():
-    return stats.norm.isf(budget.ALPHA / 2) + stats.norm.ppf(POWER)
+def _z(alpha):
+    return stats.norm.isf(alpha / 2) + stats.norm.ppf(POWER)
 
 
-def _ncx2_lambda(df: int) -> float:
-    crit = stats.chi2.isf(budget.ALPHA, df)
+def _ncx2_lambda(df: int, alpha: float) -> float:
+    crit = stats.chi2.isf(alpha, df)
     return optimize.brentq(lambda lam: stats.ncx2.sf(crit, df, lam) - POWER, 1e-9, 1e5)
 
 
-def _exact_keep_rate(n: int, r0: float):
+def _exact_keep_rate(n: int, r0: float, alpha: float):
     """Relative change of the rarer probability r0 that the exact binomial test (scipy
-    binomtest, two-sided, level ALPHA) detects with 80 % power: (downwards, upwards).
+    binomtest, two-sided, level alpha) detects with POWER: (downwards, upwards).
     Downwards is None when even r = 0 is not detected."""
-    alpha = budget.ALPHA
 
     def reject(x):
         return stats.binomtest(int(x), n, r0).pvalue < alpha
@@ -63,13 +62,18 @@ def _exact_keep_rate(n: int, r0: float):
     return 1 - r_down / r0, r_up / r0 - 1
 
 
-def detectable(probe, n: int) -> tuple[str, str]:
-    """(bias, what the bias is) for one probe at sample size n."""
+def detectable(probe, n, alpha: float | None = None) -> tuple[str, str]:
+    """(effect, what the effect is) for one probe at sample size n (a shape for multidim)."""
+    alpha = alpha or default_alpha()
     fam, p = probe.family, probe.p
     q = keep_prob(p) if p == p else float("nan")
-    z = _z()
+    z = _z(alpha)
+    if fam == "multidim":
+        axis = int(probe.label.split("axis=")[1])
+        pairs = math.prod(n) // n[axis] * (n[axis] - 1)
+        return f"{z / math.sqrt(pairs):.2g}", f"correlation of neighbours along axis {axis}"
     if fam.startswith("keep_rate"):
-        down, up = _exact_keep_rate(n, min(q, 1 - q))
+        down, up = _exact_keep_rate(n, min(q, 1 - q), alpha)
         which = "drop prob. p" if q > 0.5 else "keep prob. q"
         down = f"-{_pct(down)}" if down is not None else "none"
         return f"{down} / +{_pct(up)}", f"rel. error of the rarer {which} (exact binomial)"
@@ -78,51 +82,60 @@ def detectable(probe, n: int) -> tuple[str, str]:
     if fam == "variance":
         slack = 2.0**-21
         if abs(q - 0.5) < 1e-12:  # S2 maximal at q = 1/2: second-order statistic (chi2_1 / n)
-            d = (stats.chi2.isf(budget.ALPHA, 1) + stats.chi2.ppf(POWER, 1)) / n + slack
-            return _pct(d), "rel. error of Var[y] (2nd order at q = 1/2: (chi2_1(1-ALPHA) + chi2_1(0.8))/n)"
+            d = (stats.chi2.isf(alpha, 1) + stats.chi2.ppf(POWER, 1)) / n + slack
+            return _pct(d), "rel. error of Var[y] (2nd order at q = 1/2)"
         d = z * abs(1 - 2 * q) / math.sqrt(q * (1 - q) * n) + slack
         return _pct(d), "rel. error of Var[y] (delta method)"
     if fam in ("uniformity_mod", "uniformity_block"):
         m = int(probe.label.split("m=")[1]) if fam == "uniformity_mod" else 4
-        lam = _ncx2_lambda(m - 1)
+        lam = _ncx2_lambda(m - 1, alpha)
         d = math.sqrt(lam * q * (1 - q) / ((n / m) * (1 - 1 / m)))
         return f"{d:.2g}", f"abs. keep-prob. error of one class of {m} (noncentral chi2, df {m - 1})"
     if fam == "lag":
         lag = int(probe.label.split("L=")[1])
         phi = z / math.sqrt(n - lag)
-        return f"{phi:.2g} (P(both kept) {phi * q * (1 - q):+.2g})", "correlation of m_i, m_i+L"
+        return f"{phi:.2g}", "correlation of m_i, m_i+L"
     if fam == "lag_cross_block":
-        phi = z / math.sqrt(n / 4)
-        return f"{phi:.2g}", "correlation across a block boundary"
+        return f"{z / math.sqrt(n / 4):.2g}", "correlation across a block boundary"
+    if fam == "periodicity":
+        lags = min(budget.MAX_PERIOD, n // 2)
+        zz = stats.norm.isf(alpha / (2 * lags)) + stats.norm.ppf(POWER)
+        return f"{zz / math.sqrt(n - lags):.2g}", f"autocorrelation at one lag <= {lags}"
     if fam == "cross_call":
         d = z * math.sqrt(q * q * (1 - q * q) / n)
-        return f"{d:.2g} (corr. {d / (q * (1 - q)):.2g})", "abs. error of P(kept in both) = q^2"
+        return f"{d / (q * (1 - q)):.2g}", "correlation of the two calls' masks"
     if fam == "ks_words":
-        d = (stats.kstwobign.isf(budget.ALPHA) + 0.5 * stats.norm.ppf(POWER)) / math.sqrt(n)
+        d = (stats.kstwobign.isf(alpha) + 0.5 * stats.norm.ppf(POWER)) / math.sqrt(n)
         return f"{d:.2g}", "sup-distance of the words' CDF from uniform"
     raise ValueError(fam)
 
 
-def rows():
-    probes = list(battery.backend_probes()) + list(battery.slow_probes()) + list(battery.stream_probes())
-    for pr in probes:
-        bias, what = detectable(pr, pr.n)
-        sim = detectable(pr, pr.n_sim)[0] if pr.n_sim else "-"
+def default_alpha() -> float:
+    """ALPHA of a default contract-level dropout-check run (every backend and stream probe)."""
+    probes = list(battery.backend_probes()) + list(battery.stream_probes())
+    return budget.FAMILY_ALPHA / len(probes)
+
+
+def rows(alpha=None):
+    for pr in battery.all_probes():
+        bias, what = detectable(pr, pr.n, alpha)
+        sim = detectable(pr, pr.n_sim, alpha)[0] if pr.n_sim else "-"
         yield pr, bias, what, sim
 
 
 def main():
-    z = _z()
-    print(f"Smallest bias detected with {POWER:.0%} power by each test at its CI sample size "
-          f"(two-sided level ALPHA = {budget.ALPHA:.3g}, z_(1-ALPHA/2) + z_(0.8) = {z:.2f}; normal "
+    alpha = default_alpha()
+    print(f"Smallest effect detected with {POWER:.0%} power by each probe at its default sample size "
+          f"(two-sided level ALPHA = {alpha:.3g}, the level of a default contract-level run; normal "
           f"approximations except the keep rates, which are exact binomial; see "
-          f"tests/stats/power_table.py). Sizes: reference and cpu; the last "
-          f"column is the CUDA simulator run.\n")
-    print("| test | p | n | smallest detectable bias | measured as | n (sim) | bias (sim) |")
+          f"reference/stats/power.py). The last column is the CUDA simulator size.\n")
+    print("| probe | p | n | smallest detectable effect | measured as | n (sim) | effect (sim) |")
     print("|---|---|---|---|---|---|---|")
-    for pr, bias, what, sim in rows():
+    for pr, bias, what, sim in rows(alpha):
         p = f"{pr.p:g}" if pr.p == pr.p else "-"
-        print(f"| {pr.label} | {p} | {pr.n} | {bias} | {what} | {pr.n_sim or '-'} | {sim} |")
+        n = "x".join(map(str, pr.n)) if isinstance(pr.n, tuple) else pr.n
+        ns = ("x".join(map(str, pr.n_sim)) if isinstance(pr.n_sim, tuple) else pr.n_sim) or "-"
+        print(f"| {pr.label} | {p} | {n} | {bias} | {what} | {ns} | {sim} |")
 
 
 if __name__ == "__main__":

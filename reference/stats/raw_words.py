@@ -11,14 +11,13 @@ per battery (with the reference backend).
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from scipy import stats
 
 from reference.dropout import stream_words
 from reference.stream import MASK32, SHIFT32, philox4x32_10, words_for_positions
 
 from . import budget
-from .sampling import Probe
+from .sampling import Probe, sizes
 
 N_KS = 2**20        # consecutive words
 N_KS_SWEEP = 2**16  # the other cuts
@@ -63,20 +62,10 @@ def _probe(case):
         seed, offset = seeds(label)
         return check_ks(case, seed, offset, n)
     n = N_KS if case == "consecutive" else N_KS_SWEEP
-    return Probe(label, float("nan"), n, None, run)
+    return Probe(label, float("nan"), sizes(n, quick=n), run, stream_level=True,
+                 doc="the stream's words are U[0, 2**32); one-sample Kolmogorov-Smirnov")
 
 
 def probes():
     for case in budget.KS_CASES:
         yield _probe(case)
-
-
-@pytest.mark.parametrize("probe", list(probes()), ids=lambda pr: pr.label)
-@budget.documented
-def test_raw_words_uniform(stream_level, probe, judge):
-    """H0: the stream's 32-bit words are uniform on [0, 2**32) (continuity-corrected
-    u = (w + 1/2)/2**32 ~ U(0, 1)), along the cut {KS_CASES} (module docstring).
-    Statistic: one-sample Kolmogorov-Smirnov. Sample: 2**20 consecutive words, 2**16 for
-    the other cuts. Level: ALPHA = {ALPHA:.3g} (budget.py). Runs once, with the reference.
-    """
-    judge(probe, stream_level)

@@ -13,11 +13,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pytest
 from scipy import stats
 
 from . import budget
-from .sampling import Probe, fmt_p, forward_ratio, keep_prob, scale
+from .sampling import Probe, fmt_p, forward_ratio, keep_prob, scale, sizes
 
 
 def variance_pvalue(r: np.ndarray, p: float, dtype=np.float32) -> float:
@@ -48,20 +47,10 @@ def _probe(p):
         seed, offset = seeds(f"moments/p={fmt_p(p)}")
         return check_variance(impl, n=n, p=p, seed=seed, offset=offset)
     sim = budget.N_SIM if p in budget.SIM_MOMENT_P else None
-    return Probe(f"variance/p={fmt_p(p)}", p, budget.N_MAIN, sim, run)
+    return Probe(f"variance/p={fmt_p(p)}", p, sizes(budget.N_MAIN, sim=sim), run,
+                 doc="Var[y/x] = p/(1-p); sample variance, exact binomial null")
 
 
 def probes():
     for p in budget.MOMENT_P:
         yield _probe(p)
-
-
-@pytest.mark.parametrize("probe", list(probes()), ids=lambda pr: pr.label)
-@budget.documented
-def test_variance(backend, probe, judge):
-    """H0: Var[y / x] = p / (1 - p) (r = y/x is s Bernoulli(q)), p in {MOMENT_P},
-    x = +-U[0.5, 2) float32. Statistic: sample variance of r, exact binomial null (module
-    docstring). Sample: n = {N_MAIN} ({N_SIM} under the CUDA simulator, p = 0.5 only).
-    Level: ALPHA = {ALPHA:.3g} (budget.py).
-    """
-    judge(probe, backend)

@@ -10,11 +10,10 @@ start at lane r = 1, 2, 3 of a Philox block, classes = stream lane g mod 4.
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from scipy import stats
 
 from . import budget
-from .sampling import Probe, fmt_p, keep_mask
+from .sampling import Probe, fmt_p, keep_mask, sizes
 
 
 def class_pvalue(kept: np.ndarray, classes: np.ndarray, m: int) -> float:
@@ -40,7 +39,8 @@ def _modulus(m):
         seed, offset = seeds(f"mask/p={fmt_p(P_UNIFORM)}")
         return check_position_uniformity(impl, n=n, p=P_UNIFORM, seed=seed, offset=offset, modulus=m)
     sim = budget.N_SIM if m in budget.SIM_MODULI else None
-    return Probe(f"uniformity_mod/m={m}", P_UNIFORM, budget.N_MAIN, sim, run)
+    return Probe(f"uniformity_mod/m={m}", P_UNIFORM, sizes(budget.N_MAIN, sim=sim), run,
+                 doc=f"equal keep probability for every class of position mod {m}; chi-square 2 x m")
 
 
 def _block(r):
@@ -50,7 +50,8 @@ def _block(r):
         seed, offset = seeds(label)
         return check_position_uniformity(impl, n=n, p=P_UNIFORM, seed=seed, offset=offset + r, modulus=4)
     sim = budget.N_SIM if r in budget.SIM_BLOCK_OFFSETS else None
-    return Probe(label, P_UNIFORM, budget.N_MAIN, sim, run)
+    return Probe(label, P_UNIFORM, sizes(budget.N_MAIN, sim=sim), run, needs=("offset",),
+                 doc=f"a tensor starting at lane {r} of a 4-word block: equal keep probability per lane")
 
 
 def probes():
@@ -58,29 +59,3 @@ def probes():
         yield _modulus(m)
     for r in budget.BLOCK_OFFSETS:
         yield _block(r)
-
-
-_ALL = list(probes())
-
-
-@pytest.mark.parametrize("probe", [pr for pr in _ALL if pr.family == "uniformity_mod"], ids=lambda pr: pr.label)
-@budget.documented
-def test_uniform_across_positions(backend, probe, judge):
-    """H0: the keep probability is the same for every class of position mod m, m in {MODULI}
-    (p = 0.5). Statistic: chi-square homogeneity test of the 2 x m table, df = m - 1.
-    Sample: n = {N_MAIN} consecutive elements ({N_SIM} and m in {SIM_MODULI} under the
-    CUDA simulator). Level: ALPHA = {ALPHA:.3g} (budget.py).
-    """
-    judge(probe, backend)
-
-
-@pytest.mark.parametrize("probe", [pr for pr in _ALL if pr.family == "uniformity_block"], ids=lambda pr: pr.label)
-@budget.documented
-def test_uniform_at_block_boundaries(backend, probe, judge):
-    """H0: a tensor starting at lane r in {BLOCK_OFFSETS} of a Philox block (so its first and
-    last blocks are partial and every element's index and lane differ) has the same keep
-    probability at every lane g mod 4 (p = 0.5). Statistic: chi-square homogeneity test of
-    the 2 x 4 table, df = 3. Sample: n = {N_MAIN} ({N_SIM}, r = 1 under the CUDA
-    simulator). Level: ALPHA = {ALPHA:.3g} (budget.py).
-    """
-    judge(probe, backend)

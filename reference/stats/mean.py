@@ -12,11 +12,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pytest
 from scipy import stats
 
 from . import budget
-from .sampling import Probe, backward_ratio, fmt_p, forward_ratio, keep_prob, scale, x_signed
+from .sampling import Probe, backward_ratio, fmt_p, forward_ratio, keep_prob, scale, sizes, x_signed
 
 SWEEP_SIZE = 8       # elements per call in the seed sweep
 SWEEP_ELEMENT = 5    # the fixed element (lane 1 of the second block for an aligned offset)
@@ -52,34 +51,11 @@ def check_mean_over_seeds(impl, *, k, p, seed, offset, backward=False) -> float:
     r = np.empty(k)
     for j in range(k):
         if backward:
-            y = impl.dropout_backward(x, p, seed=seed + j, offset=offset)
+            y = impl.backward(x, p, seed=seed + j, offset=offset)
         else:
-            y, _ = impl.dropout_forward(x, p, seed=seed + j, offset=offset, mask_format=None)
-        r[j] = float(np.asarray(y)[SWEEP_ELEMENT]) / float(x[SWEEP_ELEMENT])
+            y, _ = impl.forward(x, p, seed=seed + j, offset=offset)
+        r[j] = float(y[SWEEP_ELEMENT]) / float(x[SWEEP_ELEMENT])
     return mean_pvalue(r, p)
-
-
-def _forward(p):
-    def run(impl, n, seeds):
-        return check_mean_forward(impl, n=n, p=p, **_kw(seeds, f"moments/p={fmt_p(p)}"))
-    return Probe(f"mean_forward/p={fmt_p(p)}", p, budget.N_MAIN, _sim(p, budget.SIM_MOMENT_P), run)
-
-
-def _backward(p, source):
-    label = f"mean_backward_{source}/p={fmt_p(p)}"
-
-    def run(impl, n, seeds):
-        return check_mean_backward(impl, n=n, p=p, source=source, **_kw(seeds, label))
-    return Probe(label, p, budget.N_MAIN, _sim(p, budget.SIM_MOMENT_P), run)
-
-
-def _sweep(p, backward):
-    label = f"mean_seeds_{'backward' if backward else 'forward'}/p={fmt_p(p)}"
-
-    def run(impl, k, seeds):
-        return check_mean_over_seeds(impl, k=k, p=p, backward=backward, **_kw(seeds, label))
-    sim = None if backward or p not in budget.SIM_SWEEP_FORWARD_P else budget.SWEEP_K_SIM
-    return Probe(label, p, budget.SWEEP_K, sim, run)
 
 
 def _kw(seeds, label):
@@ -87,8 +63,36 @@ def _kw(seeds, label):
     return {"seed": seed, "offset": offset}
 
 
-def _sim(p, ps):
-    return budget.N_SIM if p in ps else None
+def _sz(p, ps, n=budget.N_MAIN, sim=budget.N_SIM):
+    return sizes(n, sim=sim if p in ps else None)
+
+
+def _forward(p):
+    def run(impl, n, seeds):
+        return check_mean_forward(impl, n=n, p=p, **_kw(seeds, f"moments/p={fmt_p(p)}"))
+    return Probe(f"mean_forward/p={fmt_p(p)}", p, _sz(p, budget.SIM_MOMENT_P), run,
+                 doc="E[y] = x: mean of y/x over n elements is 1; exact binomial null")
+
+
+def _backward(p, source):
+    label = f"mean_backward_{source}/p={fmt_p(p)}"
+
+    def run(impl, n, seeds):
+        return check_mean_backward(impl, n=n, p=p, source=source, **_kw(seeds, label))
+    needs = ("backward", "regenerate") if source == "regenerate" else (f"mask:{source}",)
+    return Probe(label, p, _sz(p, budget.SIM_MOMENT_P), run, needs=needs,
+                 doc=f"E[grad_x] = grad_y, mask {'regenerated' if source == 'regenerate' else 'stored as ' + source}")
+
+
+def _sweep(p, backward):
+    label = f"mean_seeds_{'backward' if backward else 'forward'}/p={fmt_p(p)}"
+
+    def run(impl, k, seeds):
+        return check_mean_over_seeds(impl, k=k, p=p, backward=backward, **_kw(seeds, label))
+    sim = budget.SWEEP_K_SIM if not backward and p in budget.SIM_SWEEP_FORWARD_P else None
+    return Probe(label, p, sizes(budget.SWEEP_K, sim=sim), run,
+                 needs=("backward", "regenerate") if backward else (),
+                 doc="one fixed element over k consecutive seeds: E[y] = x")
 
 
 def probes():
@@ -101,42 +105,3 @@ def probes():
         yield _sweep(p, backward=False)
     for p in budget.SWEEP_BACKWARD_P:
         yield _sweep(p, backward=True)
-
-
-_ALL = list(probes())
-
-
-@pytest.mark.parametrize("probe", [pr for pr in _ALL if pr.family == "mean_forward"], ids=lambda pr: pr.label)
-@budget.documented
-def test_mean_forward(backend, probe, judge):
-    """H0: E[y] = x, i.e. r = y/x has mean 1 (r = s Bernoulli(q)), p in {MOMENT_P}.
-    x = +-U[0.5, 2) float32. Statistic: sample mean of r over n elements, exact binomial
-    null (module docstring). Sample: n = {N_MAIN} consecutive elements ({N_SIM} under the
-    CUDA simulator, p = 0.5 only). Level: ALPHA = {ALPHA:.3g} (budget.py).
-    """
-    judge(probe, backend)
-
-
-@pytest.mark.parametrize("probe", [pr for pr in _ALL if pr.family.startswith("mean_backward")],
-                         ids=lambda pr: pr.label)
-@budget.documented
-def test_mean_backward(backend, probe, judge):
-    """H0: E[grad_x] = grad_y, with the mask regenerated from (seed, offset) or read from the
-    forward call's stored "bits" mask; p in {MOMENT_P}. Statistic: sample mean of
-    grad_x / grad_y, exact binomial null. Sample: n = {N_MAIN} ({N_SIM} under the CUDA
-    simulator, p = 0.5 only). Level: ALPHA = {ALPHA:.3g} (budget.py).
-    """
-    judge(probe, backend)
-
-
-@pytest.mark.parametrize("probe", [pr for pr in _ALL if pr.family.startswith("mean_seeds")],
-                         ids=lambda pr: pr.label)
-@budget.documented
-def test_mean_over_seeds(backend, probe, judge):
-    """H0: for one fixed element (index 5 of an 8-element tensor, fixed offset), E[y] = x
-    over the seeds seed, seed+1, ..., seed+k-1 (forward p in {SWEEP_FORWARD_P}, backward
-    p in {SWEEP_BACKWARD_P}). Statistic: mean of y/x over the k calls, exact binomial null.
-    Sample: k = {SWEEP_K} seeds ({SWEEP_K_SIM} under the CUDA simulator, forward p = 0.5).
-    Level: ALPHA = {ALPHA:.3g} (budget.py).
-    """
-    judge(probe, backend)

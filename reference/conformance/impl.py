@@ -1,0 +1,193 @@
+"""The implementation protocol: what the checks need from a dropout implementation.
+
+Every check (semantic, contract, statistical) talks to an :class:`Implementation`: NumPy
+arrays in, NumPy arrays out, keyword arguments as in ``kernels`` (docs/RNG_STREAM.md).
+Anything else is wrapped into one:
+
+* an object or module with the backends' API (``dropout_forward`` / ``dropout_backward``):
+  :func:`from_api`; it may declare ``DROPOUT_CAPABILITIES`` (a dict of the
+  :class:`Capabilities` fields) and ``DROPOUT_CONTRACT = True`` (it claims our stream);
+  whatever it does not declare is probed with tiny calls;
+* a plain callable ``f(x, p, seed) -> y``: :func:`from_callable` (forward only, no offset,
+  no evaluation mode, no mask).
+
+A capability the implementation lacks makes the checks that need it "not supported"
+rows, never failures. Converting other array types (torch, CuPy, device arrays) is the
+adapters' job (kernels/adapters); here outputs only go through ``np.asarray``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Callable
+
+import numpy as np
+
+DTYPES = ("float32", "float64")
+MASK_FORMATS = ("bool", "bits")
+
+
+class Unsupported(Exception):
+    """The implementation lacks a capability that a check needs."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    dtypes: tuple = DTYPES            # input dtypes it accepts
+    backward: bool = True             # dropout_backward exists
+    mask_formats: tuple = MASK_FORMATS  # stored masks it can return (and backward can read)
+    regenerate: bool = True           # backward can regenerate the mask from (seed, offset)
+    offset: bool = True               # an `offset` argument: the position in the stream
+    training: bool = True             # a `training=False` evaluation mode
+    noise_shape: bool = False         # not in the API yet
+
+    def has(self, need: str) -> bool:
+        """``need``: a field name that is true, ``"mask:<fmt>"`` or ``"dtype:<name>"``."""
+        kind, _, arg = need.partition(":")
+        if kind == "mask":
+            return self.backward and arg in self.mask_formats
+        if kind == "dtype":
+            return arg in self.dtypes
+        return bool(getattr(self, need))
+
+    def as_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(eq=False)  # hashed by identity: sample caches are keyed by the object, not a name
+class Implementation:
+    name: str
+    forward_fn: Callable = field(repr=False)
+    backward_fn: Callable | None = field(default=None, repr=False)
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    claims_contract: bool = False     # held to the reference bit for bit (level 'contract')
+    description: str = ""
+    source: object = field(default=None, repr=False)  # the wrapped object, for the report
+    simulated: bool = False           # CUDA simulator: tiny sample sizes only
+
+    def require(self, *needs: str) -> None:
+        missing = [n for n in needs if not self.capabilities.has(n)]
+        if missing:
+            raise Unsupported(f"{self.name} does not support {', '.join(missing)}")
+
+    def forward(self, x, p, *, seed, offset=0, training=True, mask_format=None):
+        """``(y, mask)`` as NumPy arrays (``mask`` None unless a format was asked)."""
+        self.require(f"dtype:{np.dtype(x.dtype).name}")
+        if offset:
+            self.require("offset")
+        if not training:
+            self.require("training")
+        if mask_format is not None:
+            self.require(f"mask:{mask_format}")
+        y, mask = self.forward_fn(x, p, seed=seed, offset=offset, training=training,
+                                  mask_format=mask_format)
+        return np.asarray(y), (None if mask is None else np.asarray(mask))
+
+    def backward(self, grad_y, p, *, mask=None, seed=None, offset=0):
+        self.require("backward", f"dtype:{np.dtype(grad_y.dtype).name}")
+        if mask is None:
+            self.require("regenerate")
+        if offset:
+            self.require("offset")
+        return np.asarray(self.backward_fn(grad_y, p, mask=mask, seed=seed, offset=offset))
+
+
+# --- wrapping ---------------------------------------------------------------------------------
+
+
+def _works(call) -> bool:
+    try:
+        call()
+        return True
+    except Exception:
+        return False
+
+
+def probe_capabilities(forward, backward) -> Capabilities:
+    """What a backends-API implementation accepts, from tiny calls (errors mean 'no')."""
+    x = {d: np.linspace(1, 2, 16, dtype=d) for d in DTYPES}
+    dtypes = tuple(d for d in DTYPES if _works(lambda d=d: forward(x[d], 0.5, seed=1)))
+    if not dtypes:
+        raise TypeError("the implementation accepts neither float32 nor float64 input")
+    x0 = x[dtypes[0]]
+    formats = tuple(f for f in MASK_FORMATS
+                    if _works(lambda f=f: forward(x0, 0.5, seed=1, mask_format=f)[1].shape))
+    has_bwd = backward is not None
+    return Capabilities(
+        dtypes=dtypes,
+        backward=has_bwd,
+        mask_formats=formats if has_bwd else (),
+        regenerate=has_bwd and _works(lambda: backward(x0, 0.5, seed=1)),
+        offset=_works(lambda: forward(x0, 0.5, seed=1, offset=5)),
+        training=_works(lambda: forward(x0, 0.5, seed=1, training=False)),
+    )
+
+
+def from_api(obj, name: str | None = None, *, claims_contract: bool | None = None,
+             capabilities: Capabilities | dict | None = None, description: str = "") -> Implementation:
+    """An object or module with ``dropout_forward`` (and optionally ``dropout_backward``)."""
+    fwd = getattr(obj, "dropout_forward", None)
+    if not callable(fwd):
+        raise TypeError(f"{obj!r} has no dropout_forward")
+    bwd = getattr(obj, "dropout_backward", None)
+    bwd = bwd if callable(bwd) else None
+
+    def forward(x, p, *, seed, offset, training, mask_format):
+        kw = {"seed": seed, "mask_format": mask_format}
+        if offset:
+            kw["offset"] = offset
+        if not training:
+            kw["training"] = False
+        return fwd(x, p, **kw)
+
+    def backward(g, p, *, mask, seed, offset):
+        kw = {"mask": mask} if mask is not None else {"seed": seed}
+        if offset:
+            kw["offset"] = offset
+        return bwd(g, p, **kw)
+
+    caps = capabilities if capabilities is not None else getattr(obj, "DROPOUT_CAPABILITIES", None)
+    if isinstance(caps, dict):
+        caps = Capabilities(**caps)
+    if caps is None:
+        caps = probe_capabilities(fwd, bwd)
+    if claims_contract is None:
+        claims_contract = bool(getattr(obj, "DROPOUT_CONTRACT", False))
+    name = name or getattr(obj, "NAME", None) or getattr(obj, "__name__", None) or repr(obj)
+    return Implementation(name, forward, backward if bwd else None, caps, claims_contract,
+                          description or (obj.__doc__ or "").strip().split("\n")[0], source=obj)
+
+
+def from_callable(f, name: str | None = None, *, description: str = "",
+                  dtypes: tuple | None = None) -> Implementation:
+    """A plain ``f(x, p, seed) -> y`` (NumPy in and out): forward only."""
+
+    def forward(x, p, *, seed, offset, training, mask_format):
+        return f(x, p, seed), None
+
+    if dtypes is None:
+        dtypes = tuple(d for d in DTYPES
+                       if _works(lambda d=d: np.asarray(f(np.linspace(1, 2, 16, dtype=d), 0.5, 1)).shape))
+    caps = Capabilities(dtypes=dtypes, backward=False, mask_formats=(), regenerate=False,
+                        offset=False, training=False)
+    name = name or getattr(f, "__qualname__", None) or repr(f)
+    return Implementation(name, forward, None, caps, False,
+                          description or (getattr(f, "__doc__", None) or "").strip().split("\n")[0], source=f)
+
+
+_WRAPPED: dict = {}  # id(obj) -> (obj, Implementation): one wrapper per object, so caches hit
+
+
+def register_wrapper(obj, impl: Implementation) -> None:
+    """Make ``impl`` the wrapper of ``obj`` (the registry's backends claim the contract)."""
+    _WRAPPED[id(obj)] = (obj, impl)
+
+
+def as_implementation(obj, **kw) -> Implementation:
+    """``obj`` itself if it is an Implementation, else its (memoized) :func:`from_api` wrapper."""
+    if isinstance(obj, Implementation):
+        return obj
+    hit = _WRAPPED.get(id(obj))
+    if hit is None or hit[0] is not obj:
+        hit = _WRAPPED[id(obj)] = (obj, from_api(obj, **kw))
+    return hit[1]

@@ -1,0 +1,288 @@
+"""Deliberately broken dropout kernels: the checks must catch every one of them.
+
+Each mutant is a NumPy implementation with the backends' API (``dropout_forward``,
+``dropout_backward``), built on the pieces of ``reference.stream``, with one plausible bug;
+each is addressable as an IMPL string, e.g. ``dropout-check reference.stats.mutants:no_scale``.
+``dropout_backward`` regenerates the mutant's own mask (or reads the stored one), so the
+backward tests see the same bug. Mutants claim no stream (they are judged at level
+'statistical' unless asked otherwise): they are caught by statistics, not by exactness.
+
+``python -m reference.stats.mutants`` runs every check on every mutant (and on the bug-free
+scaffold) and prints the detection matrix as markdown (a few minutes).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from reference.dropout import pack_bits, stream_words, unpack_bits
+from reference.stream import MASK32, SHIFT32, keep_threshold, philox4x32_10, scale_for, split_seed
+
+
+def _words(numel: int, seed: int, offset: int, block_of=None, key=None) -> np.ndarray:
+    """Words of positions offset .. offset + numel - 1, block b computed from counter
+    ``block_of(b)`` (the contract: b) under key ``key`` (the contract: split_seed(seed))."""
+    if numel == 0:
+        return np.empty(0, np.uint32)
+    first, last = offset // 4, (offset + numel - 1) // 4
+    b = np.arange(last - first + 1, dtype=np.uint64) + np.uint64(first)
+    c = b if block_of is None else block_of(b)
+    zero = np.zeros_like(c)
+    k0, k1 = key if key is not None else split_seed(seed)
+    w = np.stack(philox4x32_10(c & MASK32, c >> SHIFT32, zero, zero, k0, k1), axis=1).astype(np.uint32)
+    return w.ravel()[offset % 4: offset % 4 + numel]
+
+
+def _flat(mask_fn):
+    """A bug in the flat stream: the same for every shape."""
+    def shaped(shape, p, seed, offset):
+        n = int(np.prod(shape, dtype=np.int64))
+        return mask_fn(n, p, seed, offset).reshape(shape)
+    return shaped
+
+
+# --- the bugs: each returns the flat keep mask (bool) ----------------------------------------
+
+
+def _correct(numel, p, seed, offset):
+    return stream_words(numel, seed, offset) < keep_threshold(p)
+
+
+def _threshold_from_p(numel, p, seed, offset):
+    # keep iff u < floor(p * 2**32): compares against p instead of 1 - p
+    return stream_words(numel, seed, offset) < keep_threshold(1.0 - p)
+
+
+def _eight_bit(numel, p, seed, offset):
+    # keep iff (u >> 24) < floor((1 - p) * 256): the threshold has 8 bits of resolution
+    return (stream_words(numel, seed, offset) >> np.uint32(24)) < np.uint32(math.floor((1.0 - p) * 256))
+
+
+def _word0_for_block(numel, p, seed, offset):
+    # the four elements of a block all read word 0
+    w = _words(4 * (numel // 4 + 2), seed, offset - offset % 4).reshape(-1, 4)
+    return np.repeat(w[:, :1], 4, axis=1).ravel()[offset % 4: offset % 4 + numel] < keep_threshold(p)
+
+
+def _ignores_seed_high(numel, p, seed, offset):
+    # the key's high word is dropped: seed truncated to 32 bits
+    return stream_words(numel, seed & 0xFFFFFFFF, offset) < keep_threshold(p)
+
+
+def _seed_xor_folded(numel, p, seed, offset):
+    # a 64-bit seed folded into a 32-bit generator seed: k0 = lo ^ hi, k1 = 0
+    key = (np.uint64((seed ^ (seed >> 32)) & 0xFFFFFFFF), np.uint64(0))
+    return _words(numel, seed, offset, key=key) < keep_threshold(p)
+
+
+def _ignores_offset(numel, p, seed, offset):
+    # every call starts at stream position 0
+    return stream_words(numel, seed, 0) < keep_threshold(p)
+
+
+def _offset_rounded_to_block(numel, p, seed, offset):
+    # the start is rounded down to a 4-word block: offset % 4 is lost
+    return stream_words(numel, seed, offset - offset % 4) < keep_threshold(p)
+
+
+def _position_32bit(numel, p, seed, offset):
+    # the stream position is held in 32 bits: positions g and g + 2**32 coincide
+    g = (np.arange(numel, dtype=np.uint64) + np.uint64(offset)) & MASK32
+    from reference.stream import words_for_positions
+    return words_for_positions(g, seed) < keep_threshold(p)
+
+
+def _counter_high_word_dropped(numel, p, seed, offset):
+    # the block counter's high word is never set: blocks b and b + 2**32 coincide
+    return _words(numel, seed, offset, block_of=lambda b: b & MASK32) < keep_threshold(p)
+
+
+def _period_65535(numel, p, seed, offset):
+    # a ring buffer of 65535 precomputed words, recycled along the tensor
+    table = stream_words(min(numel, 65535), seed, offset)
+    return table[np.arange(numel) % 65535] < keep_threshold(p)
+
+
+def _reuses_previous_counter(numel, p, seed, offset):
+    # an off-by-one in the counter: odd block b uses counter b - 1 (blocks 2k, 2k+1 repeat)
+    return _words(numel, seed, offset, block_of=lambda b: b - (b & np.uint64(1))) < keep_threshold(p)
+
+
+def _neighbour_dependent(numel, p, seed, offset):
+    # a stale predicate: when the low byte of an element's word is 0 (a sentinel test on the
+    # wrong width) the decision is not recomputed and the previous element's is reused
+    u = stream_words(numel, seed, offset)
+    fresh = u < keep_threshold(p)
+    if numel == 0:
+        return fresh
+    stale = (u & np.uint32(0xFF)) == 0
+    stale[0] = False
+    src = np.where(stale, 0, np.arange(numel))
+    np.maximum.accumulate(src, out=src)  # index of the last freshly decided element
+    return fresh[src]
+
+
+def _same_mask_across_batch(shape, p, seed, offset):
+    # one mask for x[0], broadcast over the batch axis: right for 1-D, wrong for any batch
+    if len(shape) < 2:
+        return _flat(_correct)(shape, p, seed, offset)
+    row = _flat(_correct)(shape[1:], p, seed, offset)
+    return np.broadcast_to(row, shape).copy()
+
+
+def _one(p, dtype):
+    return np.dtype(dtype).type(1.0)
+
+
+def _inverse_p(p, dtype):
+    return np.dtype(dtype).type(1.0 / p) if p > 0 else np.dtype(dtype).type(0.0)
+
+
+class Mutant:
+    DROPOUT_CAPABILITIES = {}    # the whole API (nothing to probe)
+    DROPOUT_CONTRACT = False     # judged statistically by default
+
+    def __init__(self, name, bug, mask_fn=_correct, scale_fn=scale_for, shaped=None, tiny_p=False):
+        self.name, self.bug = name, bug
+        self.NAME = f"mutant:{name}"
+        self._mask = shaped or _flat(mask_fn)
+        self._scale, self._tiny_p = scale_fn, tiny_p
+
+    def __repr__(self):
+        return self.NAME
+
+    def _apply(self, x, kept, p):
+        return (x * kept.astype(x.dtype)) * self._scale(p, x.dtype)
+
+    def dropout_forward(self, x, p, *, seed, offset=0, training=True, mask_format="bool", out=None):
+        x = np.asarray(x)
+        if not 0 <= p <= 1:
+            raise ValueError(f"p must be in [0, 1], got {p}")
+        if not training:
+            return x.copy(), None
+        if self._tiny_p and p < 1e-5:  # a "fast path" that skips dropout for tiny p
+            kept = np.ones(x.shape, bool)
+        else:
+            kept = self._mask(x.shape, float(p), int(seed), int(offset))
+        y = self._apply(x, kept, p)
+        if mask_format == "bool":
+            return y, kept
+        if mask_format == "bits":
+            return y, pack_bits(kept)
+        return y, None
+
+    def dropout_backward(self, grad_y, p, *, mask=None, seed=None, offset=0, out=None):
+        g = np.asarray(grad_y)
+        if mask is None and self._tiny_p and p < 1e-5:
+            kept = np.ones(g.shape, bool)
+        elif mask is None:
+            kept = self._mask(g.shape, float(p), int(seed), int(offset))
+        elif mask.dtype == np.bool_:
+            kept = mask
+        else:
+            kept = unpack_bits(mask, g.shape)
+        return self._apply(g, kept, p)
+
+
+CORRECT = Mutant("none (correct)", "no bug: the contract, for comparison")
+
+MUTANTS = (
+    Mutant("no_scale", "forgets the 1/(1-p) scale", scale_fn=_one),
+    Mutant("scale_1_over_p", "scales by 1/p instead of 1/(1-p)", scale_fn=_inverse_p),
+    Mutant("threshold_from_p", "keep iff u < floor(p 2**32): compares against p, not 1-p",
+           mask_fn=_threshold_from_p),
+    Mutant("eight_bit_threshold", "keep iff (u >> 24) < floor((1-p) 256): 8-bit threshold",
+           mask_fn=_eight_bit),
+    Mutant("word0_for_block", "uses word 0 of the Philox block for all four elements",
+           mask_fn=_word0_for_block),
+    Mutant("ignores_seed_high", "ignores the seed's high 32 bits (key word k1 = 0)",
+           mask_fn=_ignores_seed_high),
+    Mutant("ignores_offset", "ignores the offset (every call starts at position 0)",
+           mask_fn=_ignores_offset),
+    Mutant("reuses_previous_counter", "odd block b uses the counter of block b-1",
+           mask_fn=_reuses_previous_counter),
+    Mutant("neighbour_dependent", "element i+1 reuses element i's decision when its word's "
+           "low byte is 0 (1 in 256)", mask_fn=_neighbour_dependent),
+    # the coverage of issue 10: each caught only by the check added for it
+    Mutant("same_mask_across_batch", "one mask for x[0] broadcast over axis 0 (right for 1-D input)",
+           shaped=_same_mask_across_batch),
+    Mutant("offset_rounded_to_block", "the offset is rounded down to a multiple of 4",
+           mask_fn=_offset_rounded_to_block),
+    Mutant("position_32bit", "the stream position is held in 32 bits (g mod 2**32)",
+           mask_fn=_position_32bit),
+    Mutant("counter_high_word_dropped", "the block counter's high word is 0 (blocks b, b + 2**32 coincide)",
+           mask_fn=_counter_high_word_dropped),
+    Mutant("period_65535", "words from a ring buffer of 65535 precomputed words", mask_fn=_period_65535),
+    Mutant("seed_xor_folded", "the seed folded to 32 bits: key (lo ^ hi, 0)", mask_fn=_seed_xor_folded),
+    Mutant("tiny_p_skipped", "a fast path returns x unchanged when p < 1e-5", tiny_p=True),
+)
+
+BY_NAME = {m.name: m for m in MUTANTS}
+globals().update(BY_NAME)  # reference.stats.mutants:no_scale is an IMPL string
+
+# The checks designated to catch each mutant (test_mutants.py asserts it at the default
+# sizes; `python -m reference.stats.mutants` prints every check on every mutant).
+CATCHERS = {
+    "no_scale": ("mean_forward/p=0.5", "variance/p=0.5", "semantic/kept_scaled"),
+    "scale_1_over_p": ("mean_forward/p=0.1", "mean_backward_regenerate/p=0.9"),
+    "threshold_from_p": ("keep_rate/p=0.1", "keep_rate/p=0.99"),
+    "eight_bit_threshold": ("keep_rate/p=0.01", "keep_rate/p=1e-06"),
+    "word0_for_block": ("lag/p=0.5/L=1", "lag/p=0.5/L=2"),
+    "ignores_seed_high": ("cross_call/seed+2**32",),
+    "ignores_offset": ("cross_call/offset+n",),
+    "reuses_previous_counter": ("lag/p=0.5/L=4",),
+    "neighbour_dependent": ("lag/p=0.5/L=1", "lag/p=0.1/L=1"),
+    "same_mask_across_batch": ("multidim/2d/axis=0", "multidim/3d/axis=0", "multidim/4d/axis=0"),
+    "offset_rounded_to_block": ("semantic/offset_shift",),
+    "position_32bit": ("cross_call/offset+2**32",),
+    "counter_high_word_dropped": ("cross_call/offset+2**34",),
+    "period_65535": ("periodicity/max_lag=65536",),
+    "seed_xor_folded": ("cross_call/seed^(2**32+1)",),
+    "tiny_p_skipped": ("keep_rate/p=1e-06",),
+}
+
+
+def fmt_pvalue(pv) -> str:
+    if pv is None:
+        return "-"
+    return "<1e-300" if pv == 0.0 else f"{pv:.2g}"
+
+
+def matrix(stat_seed="fixed", mutants=MUTANTS, quick=False):
+    """{mutant name: Run} of every statistical-level check on the scaffold and every mutant."""
+    from reference.conformance.runner import run
+
+    return {m.name: run(m, level="statistical", stat_seed=stat_seed, quick=quick) for m in [CORRECT, *mutants]}
+
+
+def main():
+    import sys
+
+    runs = matrix(quick="--quick" in sys.argv)
+    names = list(runs)
+    first = runs[names[0]]
+    print(f"Every statistical-level check (rows) on the bug-free scaffold and every mutant (columns): "
+          f"p-value, or pass/FAIL for the deterministic checks; **bold** = rejected (ALPHA = {first.alpha:.3g}).\n")
+    print("| check | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for i, r0 in enumerate(first.results):
+        cells = []
+        for n in names:
+            r = runs[n].results[i]
+            cell = fmt_pvalue(r.p_value) if r.p_value is not None else r.status
+            cells.append(f"**{cell}**" if r.passed is False else cell)
+        print(f"| {r0.name} | " + " | ".join(cells) + " |")
+    print()
+    print("| mutant | bug | caught by |")
+    print("|---|---|---|")
+    for mu in MUTANTS:
+        caught = [r.name for r in runs[mu.name].results if r.passed is False]
+        print(f"| {mu.name} | {mu.bug} | {len(caught)}: " + ", ".join(caught) + " |")
+
+
+if __name__ == "__main__":
+    main()
+
+
