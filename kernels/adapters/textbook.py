@@ -50,7 +50,7 @@ def textbook_torch(x, p, seed):
     import torch
 
     torch.manual_seed(seed)
-    return dropout_layer_torch(torch.from_numpy(np.ascontiguousarray(x)), p).numpy()
+    return dropout_layer_torch(torch.from_numpy(np.array(x, order="C")), p).numpy()  # 0-d stays 0-d
 
 
 def make_numpy():

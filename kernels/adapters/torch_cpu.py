@@ -14,7 +14,7 @@ _NO_OFFSET = dict(offset=False, regenerate=False)
 def _t(x):
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(x))
+    return torch.from_numpy(np.array(x, order="C"))  # a C copy; ascontiguousarray would make 0-d 1-d
 
 
 def _np(t):

@@ -41,6 +41,7 @@ class Result:
     n: str | None = None
     effect: str = ""          # smallest effect detected with 99 % power at this n
     detail: str = ""
+    measured: dict = field(default_factory=dict)  # e.g. {"kept": count} of a keep-rate probe
     seconds: float = 0.0
 
 
@@ -102,7 +103,7 @@ def execute(check: Check, pl: Plan, seeds: Seeds) -> Result:
     res = Result(check.name, check.kind, "pass", True)
     try:
         if check.probe is not None:
-            pv, n = check.probe(impl, seeds, pl.mode)
+            pv, n, res.measured = check.probe.measure(impl, seeds, pl.mode)
             res.p_value, res.alpha, res.n = pv, pl.alpha, _n(n)
             res.passed = pv >= pl.alpha
             res.effect = power.detectable(check.probe, n, pl.alpha)[0]

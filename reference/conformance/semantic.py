@@ -91,9 +91,9 @@ def eval_identity(impl, strict):
         y, _ = impl.forward(x, 0.5, seed=SEED, training=False)
         if not _bits_equal(y, x):
             return False, f"{dt}: training=False is not the identity"
-        if np.shares_memory(y, x):
+        if strict and np.shares_memory(y, x):  # the contract asks for a copy; identity is enough elsewhere
             return False, f"{dt}: training=False returned the input itself, not a copy"
-    return True, "y == x, a copy"
+    return True, "y == x"
 
 
 def kept_scaled(impl, strict):

@@ -10,7 +10,10 @@ from .sampling import Probe, fmt_p, keep_count, keep_prob, sizes
 
 def check_keep_rate(impl, *, n: int, p: float, seed: int, offset: int) -> float:
     """Two-sided exact binomial test of the kept count of ``n`` consecutive positions."""
-    kept = keep_count(impl, n, p, seed, offset)
+    return _test(keep_count(impl, n, p, seed, offset), n, p)
+
+
+def _test(kept, n, p):
     return stats.binomtest(kept, n, keep_prob(p)).pvalue
 
 
@@ -25,7 +28,8 @@ def _probe(p, sz, label=None, slow=False):
 
     def run(impl, n, seeds):
         seed, offset = seeds(sample)
-        return check_keep_rate(impl, n=n, p=p, seed=seed, offset=offset)
+        kept = keep_count(impl, n, p, seed, offset)
+        return _test(kept, n, p), {"kept": kept}  # the observed count, for the report's plot
 
     return Probe(label, p, sz, run, doc=DOC, slow=slow)
 

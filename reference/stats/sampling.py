@@ -228,13 +228,20 @@ class Probe:
         return self.sizes.get("sim" if impl_of(impl).simulated else mode)
 
     def __call__(self, impl, seeds, mode: str = "full") -> tuple[float, int]:
+        pv, n, _ = self.measure(impl, seeds, mode)
+        return pv, n
+
+    def measure(self, impl, seeds, mode: str = "full") -> tuple[float, object, dict]:
+        """``(p-value, n, info)``; ``info`` holds what a probe measured besides (may be empty)."""
         impl = impl_of(impl)
         impl.require(*self.needs)
         n = self.size(impl, mode)
         if not impl.capabilities.offset:  # the offset is incidental to probes that do not need it
             seeds = _AtOffsetZero(seeds)
-        pv = float(self.run(impl, n, seeds))
-        return (pv if math.isfinite(pv) else 0.0), n
+        out = self.run(impl, n, seeds)
+        pv, info = out if isinstance(out, tuple) else (out, {})
+        pv = float(pv)
+        return (pv if math.isfinite(pv) else 0.0), n, info
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,158 @@
+"""A run as files: ``report.md`` (a verdict per check, p-values, detectable effects,
+versions, seeds), ``checks.csv`` (one row per check) and plots where a picture reads faster:
+the observed keep rate with its confidence band against p, and a QQ plot of the p-values."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from reference.stats import budget
+from reference.stats.sampling import keep_prob
+
+_MARK = {"pass": "pass", "fail": "**FAIL**", "error": "**ERROR**", "not supported": "not supported"}
+
+
+def _pv(x):
+    if x is None:
+        return ""
+    return "<1e-300" if x == 0 else f"{x:.3g}"
+
+
+def write(run, out: str | Path) -> list[Path]:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = [out / "report.md", out / "checks.csv"]
+    run.to_frame().drop(columns=["measured"]).to_csv(files[1], index=False)
+    plots = [p for p in (keep_rate_plot(run, out / "keep_rate.png"), qq_plot(run, out / "pvalues_qq.png")) if p]
+    files[0].write_text(markdown(run, [p.name for p in plots]))
+    return files + plots
+
+
+def markdown(run, plots=()) -> str:
+    j = run.to_json()
+    failed = [r for r in run.results if r.passed is False]
+    lines = [f"# dropout-check: `{j['impl']}`", ""]
+    if run.impl.description:
+        lines += [run.impl.description, ""]
+    lines += [
+        f"**Verdict: {'PASS' if run.verdict == 'pass' else 'FAIL'}** at level `{run.level}`"
+        + (f" ({len(failed)} check(s) failed: " + ", ".join(f"`{r.name}`" for r in failed) + ")" if failed else ""),
+        "",
+        "| | |", "|---|---|",
+        f"| level | `{run.level}` ({'bit for bit against docs/RNG_STREAM.md, plus everything below' if run.level == 'contract' else 'any RNG: semantic checks and the statistical battery'}) |",
+        f"| sizes | {run.mode}{' (CUDA simulator)' if run.impl.simulated else ''} |",
+        f"| master seed | {run.seeds.master} ({run.seeds.mode}); replay: `--stat-seed {run.seeds.master}` |",
+        f"| false-alarm budget | {budget.FAMILY_ALPHA:g} per run over {run.hypotheses} distinct hypotheses: ALPHA = {run.alpha:.3g} per test |",
+        f"| capabilities | " + ", ".join(f"{k}={v}" for k, v in run.impl.capabilities.as_dict().items()) + " |",
+        f"| versions | " + ", ".join(f"{k} {v}" for k, v in run.environment.items()) + " |",
+        f"| time | {run.seconds:.1f} s |",
+        "",
+        "A statistical check fails when its p-value is below ALPHA. \"Detectable\" is the smallest "
+        "effect the check detects with 99 % power at the sample size it used (reference/stats/power.py).",
+        "",
+        "| check | verdict | p-value | n | detectable (99 % power) | detail |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in run.results:
+        detail = r.detail if r.kind != "statistical" or r.status != "pass" else ""
+        lines.append(f"| `{r.name}` | {_MARK[r.status]} | {_pv(r.p_value)} | {r.n or ''} | {r.effect} | "
+                     f"{detail.replace('|', '/')} |")
+    bias = keep_rate_table(run)
+    if bias:
+        lines += ["", "## Observed keep rates", "", *bias]
+    for p in plots:
+        lines += ["", f"![{p}]({p})"]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _keep_rows(run):
+    for r in run.results:
+        if r.name.startswith("keep_rate") and "kept" in r.measured:
+            p = float(r.name.split("p=")[1])
+            yield p, int(r.n), r.measured["kept"]
+
+
+def keep_rate_table(run):
+    from scipy import stats
+
+    rows = list(_keep_rows(run))
+    if not rows:
+        return []
+    out = ["| p | n | expected keep rate | observed | relative error of the rarer outcome | 99.99 % interval |",
+           "|---|---|---|---|---|---|"]
+    for p, n, k in rows:
+        q = keep_prob(p)
+        lo, hi = stats.binomtest(k, n, q).proportion_ci(0.9999)
+        rare = min(q, 1 - q)
+        rel = lambda v: ((v if q <= 0.5 else 1 - v) - rare) / rare  # noqa: E731
+        a, b = sorted((rel(lo), rel(hi)))
+        out.append(f"| {p:g} | {n} | {q:.8g} | {k / n:.8g} | {rel(k / n):+.3%} | [{a:+.2%}, {b:+.2%}] |")
+    return out
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def keep_rate_plot(run, path):
+    from scipy import stats
+
+    rows = list(_keep_rows(run))
+    if not rows:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, (p, n, k) in enumerate(rows):
+        q = keep_prob(p)
+        rare = min(q, 1 - q)
+        tr = (lambda v: ((v if q <= 0.5 else 1 - v) - rare) / rare)  # noqa: E731
+        lo, hi = sorted(map(tr, stats.binomtest(k, n, q).proportion_ci(0.9999)))
+        ax.errorbar(i, 100 * tr(k / n), yerr=[[100 * (tr(k / n) - lo)], [100 * (hi - tr(k / n))]],
+                    fmt="o", color="C3" if not lo <= 0 <= hi else "C0", capsize=4)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xticks(range(len(rows)), [f"{p:g}" for p, _, _ in rows])
+    ax.set_xlabel("p (drop probability)")
+    ax.set_ylabel("relative error of the rarer outcome (%)")
+    ax.set_title(f"{run.impl.name}: observed keep rate, 99.99 % interval (expected: 0)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def qq_plot(run, path):
+    pv = np.sort([r.p_value for r in run.results if r.p_value is not None])
+    if pv.size < 2:
+        return None
+    plt = _plt()
+    m = pv.size
+    expected = (np.arange(1, m + 1) - 0.5) / m
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(-np.log10(expected), -np.log10(np.maximum(pv, 1e-300)), "o", ms=4)
+    top = max(-math.log10(run.alpha) + 1, -math.log10(expected[0]) + 0.5)
+    ax.plot([0, top], [0, top], "k", lw=0.8)
+    ax.axhline(-math.log10(run.alpha), color="C3", ls="--", lw=1, label=f"ALPHA = {run.alpha:.2g}")
+    ax.set_ylim(0, min(max(top, -math.log10(max(pv[0], 1e-300)) + 1), 310))
+    ax.set_xlabel("expected -log10 p (uniform)")
+    ax.set_ylabel("observed -log10 p")
+    ax.set_title(f"{run.impl.name}: p-values of {m} statistical checks")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def write_json(run, path):
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(run.to_json(), indent=1, default=str) + "\n")
