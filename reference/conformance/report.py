@@ -156,3 +156,46 @@ def qq_plot(run, path):
 def write_json(run, path):
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(run.to_json(), indent=1, default=str) + "\n")
+
+
+# --- the index of committed reports: implementation x check ----------------------------------
+
+FAMILIES = (("semantic", "semantic/"), ("contract", "contract/"), ("keep rate", "keep_rate"),
+            ("mean, variance", ("mean", "variance")), ("uniformity", "uniformity"),
+            ("neighbours, periodicity", ("lag", "periodicity")), ("across calls", "cross_call"),
+            ("multi-dim", "multidim"), ("stream words", "ks_words"))
+
+
+def _cell(rows):
+    if not rows:
+        return "-"
+    failed = [r for r in rows if r["passed"] is False]
+    ran = [r for r in rows if r["passed"] is not None]
+    if failed:
+        return "**FAIL**: " + ", ".join(f"`{r['name']}`" for r in failed)
+    return f"pass ({len(ran)})" if ran else "n/s"
+
+
+def index(root: str | Path) -> str:
+    """Markdown: one row per committed report (root/<impl>/result.json), one column per family."""
+    root = Path(root)
+    docs = [json.loads(p.read_text()) for p in sorted(root.glob("*/result.json"))]
+    order = ["reference", "cpu", "cuda"]
+    docs.sort(key=lambda d: (order.index(d["impl"]) if d["impl"] in order else 9, d["impl"]))
+    head = "| implementation | level | verdict | " + " | ".join(f for f, _ in FAMILIES) + " |"
+    lines = [head, "|---" * (3 + len(FAMILIES)) + "|"]
+    for d in docs:
+        slug = next(p.parent.name for p in root.glob("*/result.json") if json.loads(p.read_text())["impl"] == d["impl"])
+        cells = []
+        for _, pre in FAMILIES:
+            pre = pre if isinstance(pre, tuple) else (pre,)
+            cells.append(_cell([c for c in d["checks"] if c["name"].startswith(pre)]))
+        verdict = "PASS" if d["verdict"] == "pass" else "**FAIL**"
+        lines.append(f"| [{d['impl']}]({slug}/report.md) | {d['level']} | {verdict} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n\n`pass (k)`: k checks ran and passed; `n/s`: not supported; `-`: not at this level.\n"
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.stdout.write(index(sys.argv[1] if len(sys.argv) > 1 else "reports/conformance"))

@@ -144,11 +144,10 @@ def keep_mask(impl, n, p: float, seed: int, offset: int) -> np.ndarray:
 
 def keep_count(impl, n: int, p: float, seed: int, offset: int) -> int:
     """Number kept among ``n`` positions; above ``CHUNK`` in consecutive-offset chunks
-    (one call with offset 0 when the implementation has no offset: chunks need one)."""
+    (in one call when the implementation has no offset: chunks need one)."""
     impl = impl_of(impl)
-    if n <= budget.CHUNK:
+    if n <= budget.CHUNK or not impl.capabilities.offset:
         return int(np.count_nonzero(keep_mask(impl, n, p, seed, offset)))
-    impl.require("offset")
     total = 0
     for start in range(0, n, budget.CHUNK):
         m = min(budget.CHUNK, n - start)
