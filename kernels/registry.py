@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import sys
 
 from reference.conformance.impl import (Capabilities, Implementation, as_implementation, from_api, from_callable,
                                         register_wrapper)
@@ -94,6 +95,8 @@ def load(spec: str) -> Implementation:
         raise ValueError(f"unknown implementation {spec!r}: not one of {names()} "
                          "and not 'package.module:attribute'")
     modname, _, attr = spec.partition(":")
+    if os.getcwd() not in sys.path:  # as `python -m` would: your module in the current directory
+        sys.path.append(os.getcwd())
     try:
         obj = importlib.import_module(modname)
     except ImportError as e:
