@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import warnings
 
 import numpy as np
 from numba import config, cuda
@@ -181,7 +182,8 @@ def _as_device(a, name):
         if d.size and not d.is_c_contiguous():
             raise ValueError(f"{name} must be C-contiguous on the device (copy it first, e.g. .copy())")
         return d, False
-    return np.asarray(a), True
+    v.refuse_masked(a, name)
+    return np.asarray(a), True  # a base-class view: no subclass semantics reach the copy
 
 
 def _span(d):
@@ -215,13 +217,26 @@ def _launch_kernel(mode, regenerate, x_flat, y_flat, mask_bool, mask_bits, seed,
     k0, k1 = (np.uint32(k) for k in split_seed(seed))
     dtype = x_flat.dtype
     kernel = _kernel(tpb, ept, mode, regenerate, dtype)
-    kernel[blocks, tpb](
-        x_flat, y_flat,
-        mask_bool if mask_bool is not None else _empty_device(np.bool_),
-        mask_bits if mask_bits is not None else _empty_device(np.uint8),
-        np.int64(n), k0, k1, np.uint64(offset), keep_threshold(p), scale_for(p, dtype),
-        dtype.type(1), dtype.type(0),
-    )
+    with _quiet_simulator():
+        kernel[blocks, tpb](
+            x_flat, y_flat,
+            mask_bool if mask_bool is not None else _empty_device(np.bool_),
+            mask_bits if mask_bits is not None else _empty_device(np.uint8),
+            np.int64(n), k0, k1, np.uint64(offset), keep_threshold(p), scale_for(p, dtype),
+            dtype.type(1), dtype.type(0),
+        )
+
+
+@contextlib.contextmanager
+def _quiet_simulator():
+    """The simulator multiplies NumPy scalars, which warn where IEEE arithmetic (and the GPU)
+    silently gives inf or NaN: ``inf * 0`` and ``max * scale`` are the contract's answers."""
+    if not SIMULATED:
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"(overflow|invalid value) encountered", RuntimeWarning)
+        yield
 
 
 def _prepare(x, name):
@@ -242,10 +257,10 @@ def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", 
     mask_format = v.check_mask_format(mask_format)
     seed, offset = v.check_seed_offset(seed, offset, d.size)
     if host:
-        out = v.check_out(out, d)
+        out_view = v.check_out(out, d)
         x_dev = cuda.to_device(np.ascontiguousarray(d).reshape(-1))
     else:
-        out = None if out is None else _check_device_out(out, d.shape, d.dtype, [d])
+        out = out_view = None if out is None else _check_device_out(out, d.shape, d.dtype, [d])
         x_dev = d.reshape(d.size)
     y_dev = cuda.device_array(d.size, dtype=d.dtype) if (host or out is None) else out.reshape(d.size)
     mask_bool = mask_bits = None
@@ -259,13 +274,13 @@ def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", 
         _launch_kernel(_MODES[mask_format], True, x_dev, y_dev, mask_bool, mask_bits, seed, offset, p)
     mask = mask_bool if mask_bool is not None else mask_bits
     if host:
-        y = np.empty(d.shape, dtype=d.dtype) if out is None else out
+        y = np.empty(d.shape, dtype=d.dtype) if out_view is None else out_view
         y[...] = y_dev.copy_to_host().reshape(d.shape)
         if mask is not None:
             mask = mask.copy_to_host()
             if mask_bool is not None:
                 mask = mask.reshape(d.shape)
-        return y, mask
+        return v.returned(y, out), mask
     if mask_bool is not None:
         mask = mask_bool.reshape(d.shape)
     return (out if out is not None else y_dev.reshape(d.shape)), mask
@@ -275,7 +290,7 @@ def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None):
     """``grad_x = (grad_y * m) * scale`` on the GPU; same contract as :func:`reference.dropout_backward`."""
     d, host = _prepare(grad_y, "grad_y")
     p = v.check_p(p)
-    v.check_backward_source(mask, seed)
+    seed, offset = v.check_backward_source(mask, seed, offset, d.size)
     mask_bool = mask_bits = None
     mode = _MODE_NONE
     if mask is not None:
@@ -286,18 +301,16 @@ def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None):
         dm = cuda.to_device(np.ascontiguousarray(dm).reshape(-1)) if isinstance(dm, np.ndarray) else dm.reshape(dm.size)
         mode = _MODES[fmt]
         mask_bool, mask_bits = (dm, None) if fmt == "bool" else (None, dm)
-    else:
-        seed, offset = v.check_seed_offset(seed, offset, d.size)
     if host:
-        out = v.check_out(out, d, "out", mask if isinstance(mask, np.ndarray) else None)
+        out_view = v.check_out(out, d, "out", np.asarray(mask) if isinstance(mask, np.ndarray) else None)
         g_dev = cuda.to_device(np.ascontiguousarray(d).reshape(-1))
     else:
-        out = None if out is None else _check_device_out(out, d.shape, d.dtype, [d, mask_bool, mask_bits])
+        out = out_view = None if out is None else _check_device_out(out, d.shape, d.dtype, [d, mask_bool, mask_bits])
         g_dev = d.reshape(d.size)
     dx_dev = cuda.device_array(d.size, dtype=d.dtype) if (host or out is None) else out.reshape(d.size)
     _launch_kernel(mode, mask is None, g_dev, dx_dev, mask_bool, mask_bits, seed or 0, offset, p)
     if host:
-        dx = np.empty(d.shape, dtype=d.dtype) if out is None else out
+        dx = np.empty(d.shape, dtype=d.dtype) if out_view is None else out_view
         dx[...] = dx_dev.copy_to_host().reshape(d.shape)
-        return dx
+        return v.returned(dx, out)
     return out if out is not None else dx_dev.reshape(d.shape)

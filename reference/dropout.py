@@ -67,14 +67,14 @@ def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", 
     flattened mask (``"bits"``), or ``None``. With ``training=False`` it returns
     ``(copy of x, None)`` and draws no random words.
     """
-    x, p, seed, offset, training, mask_format, out = v.numpy_forward_args(
+    x, p, seed, offset, training, mask_format, y_view = v.numpy_forward_args(
         x, p, seed, offset, training, mask_format, out)
     if not training:
-        y = np.empty(x.shape, dtype=x.dtype) if out is None else out
+        y = np.empty(x.shape, dtype=x.dtype) if y_view is None else y_view
         y[...] = x
-        return y, None
+        return v.returned(y, out), None
     kept = keep_mask(x.shape, p, seed, offset)
-    y = _apply(x, kept, p, out)
+    y = v.returned(_apply(x, kept, p, y_view), out)
     if mask_format == "bool":
         return y, kept
     if mask_format == "bits":
@@ -88,11 +88,10 @@ def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None):
     ``m`` comes from ``mask`` (either stored format) or, when ``mask`` is None, is
     regenerated from ``seed`` and ``offset``. Returns a new array (or ``out``).
     """
-    g, p, out = v.numpy_backward_args(grad_y, p, mask, seed, out)
+    g, p, seed, offset, dx_view = v.numpy_backward_args(grad_y, p, mask, seed, offset, out)
     if mask is not None:
         mask, fmt = v.as_mask_array(mask, g.shape, g.size)
         kept = mask if fmt == "bool" else unpack_bits(mask, g.shape)
     else:
-        seed, offset = v.check_seed_offset(seed, offset, g.size)
         kept = keep_mask(g.shape, p, seed, offset)
-    return _apply(g, kept, p, out)
+    return v.returned(_apply(g, kept, p, dx_view), out)

@@ -17,10 +17,20 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 MASK_FORMATS = ("bool", "bits", None)
 
 
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def check_p(p) -> float:
+    if isinstance(p, np.ndarray) and p.ndim == 0 and p.dtype.kind in "fiu":
+        p = p[()]  # a 0-d array is a number
     if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real):
         raise TypeError(f"p must be a real number in [0, 1], got {type(p).__name__}")
-    p = float(p)
+    try:
+        p = float(p)
+    except OverflowError:  # an integer too large for a double
+        raise ValueError(f"p must be in [0, 1], got {_short(p)}") from None
     if math.isnan(p) or not 0.0 <= p <= 1.0:
         raise ValueError(f"p must be in [0, 1], got {p!r}")
     return p
@@ -53,6 +63,8 @@ def check_training(training) -> bool:
 
 
 def check_mask_format(mask_format):
+    if mask_format is not None and not isinstance(mask_format, str):
+        raise TypeError(f"mask_format must be 'bool', 'bits' or None, got {type(mask_format).__name__}")
     if mask_format not in MASK_FORMATS:
         raise ValueError(f"mask_format must be one of 'bool', 'bits' or None, got {mask_format!r}")
     return mask_format
@@ -63,6 +75,11 @@ def check_float_dtype(dtype, name: str) -> np.dtype:
         dtype = np.dtype(dtype)
     except TypeError:
         raise TypeError(f"{name} must have dtype float32 or float64, got {dtype!r}") from None
+    if dtype.kind == "f" and not dtype.isnative:
+        raise TypeError(
+            f"{name} has non-native byte order ({dtype.str}); the kernels read native floats: "
+            f"convert with {name}.astype({name}.dtype.newbyteorder('='))"
+        )
     if dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name} must have dtype float32 or float64, got {dtype}")
     return dtype
@@ -94,49 +111,78 @@ def mask_format_of(mask_shape, mask_dtype, shape, numel: int) -> str:
     raise TypeError(f"mask must have dtype bool ('bool' format) or uint8 ('bits' format), got {mask_dtype}")
 
 
-def check_backward_source(mask, seed):
+def check_backward_source(mask, seed, offset, numel: int):
+    """``(seed, offset)`` of a backward call, checked. Every backend checks a given seed and
+    the offset even when a stored mask makes them unused, so that all backends agree."""
     if mask is None and seed is None:
         raise ValueError("dropout_backward needs the forward mask (mask=...) or the forward seed (seed=...)")
+    if seed is None:
+        return None, _check_u64(offset, "offset")
+    return check_seed_offset(seed, offset, numel)
 
 
 # --- NumPy front end (reference and CPU backends) ---------------------------------
 
 
+def refuse_masked(a, name: str):
+    if isinstance(a, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name} is a masked array; dropout has no rule for masked elements: pass "
+            f"{name}.filled(value) or {name}.data"
+        )
+
+
 def as_float_array(x, name: str) -> np.ndarray:
-    if not isinstance(x, np.ndarray):
-        if hasattr(x, "__cuda_array_interface__"):
-            raise TypeError(f"{name} is a GPU array; this backend takes NumPy arrays (use the 'cuda' backend)")
-        x = np.asarray(x)
+    """``x`` as a base-class ndarray view: no subclass semantics (``np.matrix`` keeps 2-D
+    under ``reshape(-1)``) may reach a compiled kernel."""
+    refuse_masked(x, name)
+    if not isinstance(x, np.ndarray) and hasattr(x, "__cuda_array_interface__"):
+        raise TypeError(f"{name} is a GPU array; this backend takes NumPy arrays (use the 'cuda' backend)")
+    x = np.asarray(x)
     check_float_dtype(x.dtype, name)
     return x
 
 
 def as_mask_array(mask, shape, numel: int) -> tuple[np.ndarray, str]:
+    refuse_masked(mask, "mask")
     if not isinstance(mask, np.ndarray):
         raise TypeError(f"mask must be a NumPy array of dtype bool or uint8, got {type(mask).__name__}")
+    mask = np.asarray(mask)
     return mask, mask_format_of(mask.shape, mask.dtype, shape, numel)
 
 
 def check_out(out, like: np.ndarray, name: str = "out", *inputs: np.ndarray) -> np.ndarray | None:
-    """``out`` must be a writeable NumPy array of ``like``'s shape and dtype, apart from the inputs."""
+    """``out`` must be a writeable NumPy array of ``like``'s shape and dtype, apart from the inputs.
+
+    Returns a base-class view of ``out`` to write into; the backends return the caller's
+    ``out`` object itself (as NumPy's ``out=`` does), see :func:`returned`.
+    """
     if out is None:
         return None
+    refuse_masked(out, name)
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a NumPy array, got {type(out).__name__}")
-    if out.shape != like.shape or out.dtype != like.dtype:
+    view = np.asarray(out)
+    if view.shape != like.shape or view.dtype != like.dtype:
         raise ValueError(
-            f"{name} must have shape {like.shape} and dtype {like.dtype}, got {out.shape} and {out.dtype}"
+            f"{name} must have shape {like.shape} and dtype {like.dtype}, got {view.shape} and {view.dtype}"
         )
-    if not out.flags.writeable:
+    if not view.flags.writeable:
         raise ValueError(f"{name} must be writeable")
     for a in (like,) + inputs:
-        if a is not None and np.shares_memory(out, a):
+        if a is not None and np.shares_memory(view, a):
             raise ValueError(f"{name} must not overlap the input arrays (in-place dropout is not supported)")
-    return out
+    return view
+
+
+def returned(result, out):
+    """What a call returns: the caller's ``out`` object when one was given, else ``result``."""
+    return result if out is None else out
 
 
 def numpy_forward_args(x, p, seed, offset, training, mask_format, out):
-    """Every forward argument of a NumPy backend, checked; returns them normalized, in order."""
+    """Every forward argument of a NumPy backend, checked; returns them normalized, in order
+    (``out`` as the base-class view to write into)."""
     x = as_float_array(x, "x")
     p = check_p(p)
     training = check_training(training)
@@ -145,10 +191,11 @@ def numpy_forward_args(x, p, seed, offset, training, mask_format, out):
     return x, p, seed, offset, training, mask_format, check_out(out, x)
 
 
-def numpy_backward_args(grad_y, p, mask, seed, out):
-    """``(grad_y, p, out)`` of a NumPy backend's backward, checked (the mask is checked by
-    :func:`as_mask_array`, the seed by :func:`check_seed_offset` when it is used)."""
+def numpy_backward_args(grad_y, p, mask, seed, offset, out):
+    """``(grad_y, p, seed, offset, out)`` of a NumPy backend's backward, checked (the mask is
+    checked by :func:`as_mask_array`)."""
     g = as_float_array(grad_y, "grad_y")
     p = check_p(p)
-    check_backward_source(mask, seed)
-    return g, p, check_out(out, g, "out", mask if isinstance(mask, np.ndarray) else None)
+    seed, offset = check_backward_source(mask, seed, offset, g.size)
+    mask_view = np.asarray(mask) if isinstance(mask, np.ndarray) else None
+    return g, p, seed, offset, check_out(out, g, "out", mask_view)

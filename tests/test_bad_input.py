@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -109,3 +111,53 @@ def test_backward_out_overlapping_the_gradient(backend):
     _expect(ValueError, "out must not overlap", lambda: backend.dropout_backward(g, 0.5, mask=m, out=g), g)
     _expect(ValueError, "out must not overlap",
             lambda: backend.dropout_forward(g, 0.5, seed=1, out=g[::-1]), g)  # a view overlaps too
+
+
+def test_p_too_large_for_a_float(backend):
+    x = X.copy()
+    _expect(ValueError, r"p must be in \[0, 1\]", lambda: backend.dropout_forward(x, 10**400, seed=1), x)
+
+
+@pytest.mark.parametrize("p", [np.array(0.25), np.float32(0.25), np.array(0.25, dtype=np.float16)])
+def test_p_as_numpy_scalar_or_0d_array(backend, p):
+    y, m = _fwd(backend, p=p)
+    y_float, m_float = _fwd(backend, p=0.25)
+    np.testing.assert_array_equal(y, y_float)
+    np.testing.assert_array_equal(m, m_float)
+
+
+@pytest.mark.parametrize("fmt", [np.array("bits"), b"bits", ["bits"]])
+def test_mask_format_not_a_string(backend, fmt):
+    _expect(TypeError, "mask_format must be 'bool', 'bits' or None", lambda: _fwd(backend, mask_format=fmt))
+
+
+@pytest.mark.parametrize("kw,exc,match", [
+    ({"seed": 2**64}, ValueError, "seed must be in"),
+    ({"seed": "1"}, TypeError, "seed must be an integer"),
+    ({"seed": 1, "offset": -1}, ValueError, "offset must be in"),
+    ({"offset": 2**70}, ValueError, "offset must be in"),
+    ({"offset": 0.5}, TypeError, "offset must be an integer"),
+])
+def test_backward_with_a_mask_still_checks_seed_and_offset(backend, kw, exc, match):
+    """Every backend checks a given seed and offset the same way, even when the mask is used."""
+    g = X.copy()
+    _, m = _fwd(backend)
+    _expect(exc, match, lambda: backend.dropout_backward(g, 0.5, mask=m, **kw), g)
+
+
+@pytest.mark.parametrize("dtype", [">f4", ">f8"])
+def test_non_native_byte_order_is_named(backend, dtype):
+    x = X.astype(dtype)
+    _expect(TypeError, "x has non-native byte order", lambda: backend.dropout_forward(x, 0.5, seed=1), x)
+    _expect(TypeError, "grad_y has non-native byte order", lambda: backend.dropout_backward(x, 0.5, seed=1), x)
+
+
+def test_inf_and_nan_inputs_raise_no_warnings(backend):
+    """inf * 0 = NaN and max * scale = inf are the contract's answers, not events to warn about."""
+    x = np.array([np.inf, -np.inf, np.nan, 3e38, -3e38, 1.0] * 6, dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y, m = backend.dropout_forward(x, 0.5, seed=1)
+        backend.dropout_backward(x, 0.5, mask=m)
+        backend.dropout_backward(x, 0.5, seed=1)
+    assert np.isnan(y[~m & ~np.isfinite(x)]).all()
