@@ -21,10 +21,12 @@ import os
 import threading
 
 #: Smallest call (elements) that goes to the thread pool. Measured on the 2-core development
-#: machine, idle, float32 forward without a mask (serial vs 2 threads, median of 200 calls):
-#: the pool starts to pay at about 2^15 elements (2^14: serial 61 us, pool 62 us; 2^15: 120
-#: vs 79 us; 2^16: 237 vs 140 us). Below it a call never waits for a thread.
-PARALLEL_MIN = 1 << 15
+#: machine (float32 forward without a mask, serial vs 2 threads, fastest of 300 calls):
+#: 2^11: 2.8 vs 3.9 us; 2^12: 4.7 vs 4.0 us; 2^13: 8.7 vs 6.2 us; 2^14: 17.2 vs 10.5 us;
+#: 2^16: 64.5 vs 33.7 us. The pool starts to pay at 2^12 and clearly from 2^13; below 2^13 a
+#: call never waits for a thread (on busy cores such a wait is a scheduler slice, ~8 ms).
+#: Regenerate with ``python -m bench.crossover``.
+PARALLEL_MIN = 1 << 13
 
 _lock = threading.Lock()  # held by the one call that is using the pool
 _pool_used = False  # this process has entered Numba's pool through us
