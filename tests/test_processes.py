@@ -14,6 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "scripts" / "processes.py"
 LAYERS = ["default", "omp", "workqueue", "tbb"]
 
+pytestmark = pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") == "1",
+                                reason="CPU processes: the core lane runs these")
+
 
 def _run(args, layer="default", timeout=240):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
