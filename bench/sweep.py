@@ -39,6 +39,7 @@ def record(point: grid.Point, t: timing.Timing, provider, timestamp: str, other_
         "repeats": t.repeats,
         "inner": t.inner,
         "clock": t.clock,
+        "warmup": t.warmup,
         "host_seconds_per_call": t.host_seconds,
         "bytes": traffic.bytes_moved(point.operation, point.mask_format, point.n, point.dtype),
         "device": provider.device_name,
@@ -90,7 +91,7 @@ def _measure_point(point, provider, *, repeats, warmup, budget_s, waiter, retrie
     return t, other
 
 
-def run(points, providers, *, repeats: int = 25, warmup: int = 2, budget_s: float = 1.0,
+def run(points, providers, *, repeats: int = 25, warmup: int = timing.WARMUP, budget_s: float = 1.0,
         passes: int = 1, wait_idle_s: float = 0.0, wait_total_s: float = 600.0, retries: int = 0,
         progress: bool = True, log=print) -> list[dict]:
     """Time every point ``passes`` times and keep each point's fastest pass (by median).

@@ -195,13 +195,26 @@ class _TorchCudaEvents(_CudaEvents):
 
 
 CLOCKS = {"host": _HostClock, "cuda": _CudaEvents, "torch-cuda": _TorchCudaEvents}
+WARMUP = 2  # untimed calls before timing: the first compiles (Numba) or initializes (PyTorch)
+
+
+def warm_up(fn, sync, calls: int = WARMUP, budget_s: float = math.inf) -> None:
+    """``calls`` untimed calls of ``fn`` (compilation, first-touch page faults, caches), each
+    followed by ``sync()``; after the second, stop once one call took over ``budget_s / 4``."""
+    for i in range(max(calls, 0)):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        if i >= 1 and time.perf_counter() - t0 > budget_s / 4:
+            break
+    sync()
 
 
 def measure(
     fn,
     *,
     clock: str = "host",
-    warmup: int = 2,
+    warmup: int = WARMUP,
     repeats: int = 25,
     min_repeats: int = 3,
     budget_s: float = 1.0,
@@ -211,11 +224,9 @@ def measure(
     """Time ``fn()`` (no arguments, result ignored) with ``clock``: 'host' (perf_counter),
     'cuda' (numba.cuda events) or 'torch-cuda' (torch.cuda events).
 
-    ``warmup`` untimed calls first (compilation, first-touch page faults, caches; after
-    the second, warm-up stops once one call takes longer than ``budget_s / 4``), then up
-    to ``repeats`` samples, stopping early once ``budget_s`` seconds of wall time have been
-    spent and at least ``min_repeats`` samples exist, so that big, slow points do not
-    dominate a sweep.
+    ``warmup`` untimed calls first (:func:`warm_up`), then up to ``repeats`` samples,
+    stopping early once ``budget_s`` seconds of wall time have been spent and at least
+    ``min_repeats`` samples exist, so that big, slow points do not dominate a sweep.
     """
     if repeats < 1:
         raise ValueError("repeats must be >= 1")
@@ -223,13 +234,7 @@ def measure(
         clk = CLOCKS[clock]()
     except KeyError:
         raise ValueError(f"clock must be one of {sorted(CLOCKS)}, got {clock!r}") from None
-    for i in range(max(warmup, 0)):
-        t0 = time.perf_counter()
-        fn()
-        clk.sync()
-        if i >= 1 and time.perf_counter() - t0 > budget_s / 4:
-            break
-    clk.sync()
+    warm_up(fn, clk.sync, warmup, budget_s)
     # Calibrate: one timed call says how many calls make a sample long enough.
     first = clk.sample(fn, 1)
     inner = 1
