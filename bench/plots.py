@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from . import grid  # noqa: E402
@@ -31,6 +32,14 @@ STYLE = {  # stable colours per provider
 }
 COPY_STYLE = dict(color="black", linestyle="--", linewidth=1.2, marker=None)
 COPY_STYLE_CPU = dict(color="dimgray", linestyle=":", linewidth=1.6, marker=None)
+# a copy that cannot be a ceiling (bench.report.implausible_ceilings): a red cross, off the line
+IMPLAUSIBLE_STYLE = dict(color="red", marker="x", linestyle="none", markersize=9, mew=2,
+                         label="copy, implausible as a ceiling (disturbed)")
+
+
+def _implausible(df):
+    """Rows whose copy ceiling is implausible (all False for a frame without the column)."""
+    return df.get("ceiling_implausible", pd.Series(False, index=df.index)).fillna(False).astype(bool)
 
 
 def _copy_style(device):
@@ -143,8 +152,11 @@ def throughput_vs_size(df, dtype, path) -> Path | None:
                             alpha=0.15, color=_style(name).get("color"))
         for device, c in copies.groupby("device", sort=False):
             c = c.sort_values("n")
+            bad = _implausible(c)
             label = f"copy ceiling ({'GPU' if not device.startswith('cpu-') else 'CPU'})"
-            ax.plot(c["n"], c["gb_per_s"], label=label, **_copy_style(device))
+            ax.plot(c["n"][~bad], c["gb_per_s"][~bad], label=label, **_copy_style(device))
+            if bad.any():
+                ax.plot(c["n"][bad], c["gb_per_s"][bad], **IMPLAUSIBLE_STYLE)
         _size_axes(ax, title, sel["n"], GB_LABEL)
     return _finish(fig, axes, f"Dropout throughput vs size: {dtype}, p={p:g} ({_device_suffix(sel)}); "
                    "band = p20..p80", path)
@@ -189,8 +201,12 @@ def throughput_vs_p(df, path, dtype="float32") -> Path | None:
             ax.plot(g["p"], g["gb_per_s"], label=f"{name} (n={grid.size_label(sizes[name])})", **_style(name))
         for (device, n), c in copies[copies["n"].isin(set(sizes.values()))].groupby(["device", "n"], sort=False):
             kind = "CPU" if device.startswith("cpu-") else "GPU"
-            ax.axhline(c["gb_per_s"].median(), label=f"copy ceiling ({kind}, n={grid.size_label(n)})",
-                       **_copy_style(device))
+            if _implausible(c).any():
+                ax.axhline(c["gb_per_s"].median(), color="red", linestyle=":", linewidth=1,
+                           label=f"copy ({kind}, n={grid.size_label(n)}): implausible as a ceiling")
+            else:
+                ax.axhline(c["gb_per_s"].median(), label=f"copy ceiling ({kind}, n={grid.size_label(n)})",
+                           **_copy_style(device))
         ax.set_title(title)
         ax.set_yscale("log")
         ax.set_xlim(0, 1)
@@ -214,7 +230,8 @@ def forward_vs_backward(df, path, dtype="float32") -> Path | None:
     fig, axes = plt.subplots(len(tables), 3, figsize=(15.6, 4.6 * len(tables)), squeeze=False)
     for row_axes, (device, n, rows) in zip(axes, tables):
         names = [b for b in dict.fromkeys(rows["backend"]) if not (rows[rows["backend"] == b]["operation"] == "copy").all()]
-        copy = rows[rows["operation"] == "copy"]["gb_per_s"]
+        copies = rows[rows["operation"] == "copy"]
+        copy = copies["gb_per_s"][~_implausible(copies)]  # no line for a copy that is no ceiling
         for ax, (mask, title) in zip(row_axes, masks):
             x = np.arange(len(names))
             for k, (op, hatch) in enumerate((("forward", None), ("backward", "//"))):
@@ -241,7 +258,8 @@ def forward_vs_backward(df, path, dtype="float32") -> Path | None:
             ax.set_xlim(-0.6, len(names) - 0.4)
             ax.set_ylim(0, 1.15 * top)  # linear from 0: bar lengths compare
             ax.set_ylabel(GB_LABEL)
-            ax.set_title(f"{title}\n{device}, n={grid.size_label(n)}, {dtype}, p={p:g}", fontsize=10)
+            no_ceiling = "; copy implausible as a ceiling: not drawn" if _implausible(copies).any() else ""
+            ax.set_title(f"{title}\n{device}, n={grid.size_label(n)}, {dtype}, p={p:g}{no_ceiling}", fontsize=10)
             ax.grid(True, axis="y", which="major", alpha=0.3)
     fig.suptitle("Forward vs backward at the headline size (n/a: not supported by that provider)", fontsize=13)
     _legend(fig, axes)

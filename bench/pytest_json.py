@@ -5,6 +5,9 @@ The benchmarks of ``tests/test_bench_smoke.py`` put everything a row needs into
 Times come from ``extra_info['event_seconds_*']`` where the benchmark timed a GPU with CUDA
 events, else from pytest-benchmark's own statistics: p20 and p80 from the raw samples when
 the file has them (``--benchmark-save-data``), else its first and third quartiles.
+
+The suite benchmarks a copy in every comparison group; a size's copies become one row, the
+fastest (the ceiling), as in a ``dropout-bench`` sweep.
 """
 
 from __future__ import annotations
@@ -20,8 +23,19 @@ REQUIRED = ("backend", "operation", "dtype", "n")
 
 
 def load(path) -> dict:
-    with open(path) as f:
-        return json.load(f)
+    """The JSON document at ``path``; ``ValueError`` (in words) when it is missing, unreadable,
+    not JSON or not a pytest-benchmark file."""
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not JSON ({exc})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list):
+        raise ValueError(f"{path} is not a pytest-benchmark JSON file (no 'benchmarks' list); "
+                         "write one with pytest --benchmark-json=FILE")
+    return doc
 
 
 def records(doc: dict, *, log=print) -> list[dict]:
@@ -62,6 +76,7 @@ def records(doc: dict, *, log=print) -> list[dict]:
             "repeats": repeats,
             "inner": stats.get("iterations", 1) if clock != "cuda-event" else info.get("event_inner", 1),
             "clock": clock,
+            "warmup": info.get("warmup", np.nan),
             "host_seconds_per_call": info.get("event_host_seconds", np.nan),
             "bytes": int(info.get("bytes", traffic.bytes_moved(info["operation"], mask, n, info["dtype"]))),
             "device": info.get("device", "unknown"),
@@ -74,4 +89,13 @@ def records(doc: dict, *, log=print) -> list[dict]:
             "source": f"pytest-benchmark:{Path(bench.get('fullname', bench.get('name', ''))).name}",
         }
         rows.append(row)
-    return rows
+    return _fastest_copies(rows)
+
+
+def _fastest_copies(rows: list[dict]) -> list[dict]:
+    fastest = {}
+    for r in rows:
+        key = (r["device"], r["dtype"], r["n"])
+        if r["operation"] == "copy" and (key not in fastest or r["seconds_median"] < fastest[key]["seconds_median"]):
+            fastest[key] = r
+    return [r for r in rows if r["operation"] != "copy" or fastest[(r["device"], r["dtype"], r["n"])] is r]

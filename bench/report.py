@@ -19,7 +19,8 @@ COLUMNS = [
     "elements_per_s", "bytes", "gb_per_s", "pct_of_copy",
     "device", "numpy", "numba", "numba_cuda", "torch", "threads", "timestamp",
     # extras
-    "speedup_vs_reference", "kind", "repeats", "inner", "clock", "host_seconds_per_call", "other_load", "passes", "pass_spread", "source",
+    "ceiling_implausible", "speedup_vs_reference", "kind", "repeats", "inner", "clock", "warmup",
+    "host_seconds_per_call", "other_load", "passes", "pass_spread", "source",
 ]
 
 HEADLINE_N = {"cpu": 2**24, "cuda": 2**28}
@@ -27,6 +28,11 @@ BUSY = 0.25  # other processes' cores (other_load) above which a CPU point was d
 OP_ORDER = {"copy": 0, "forward": 1, "backward": 2}
 MASK_ORDER = {"none": 0, "bool": 1, "bits": 2}
 KIND_ORDER = {"backend": 0, "peer": 1, "ceiling": 2}
+# A dropout moves at least a copy's bytes, so a copy it beats by this factor, or one this many
+# times slower than a copy of more elements, was disturbed (on a loaded machine a copy can hit
+# an ~8 ms wall of thread hand-offs) and is no ceiling: no "% of copy" is given against it.
+IMPLAUSIBLE = 2.0
+NO_CEILING = "n/a (ceiling implausible)"
 
 
 def is_gpu_device(device: str) -> bool:
@@ -46,7 +52,9 @@ def frame(records) -> pd.DataFrame:
     df["bytes"] = df["bytes"].astype("int64")
     df["elements_per_s"] = df["n"] / df["seconds_median"]
     df["gb_per_s"] = df["bytes"] / df["seconds_median"] / 1e9
-    df["pct_of_copy"] = _pct_of_copy(df)
+    problems = implausible_ceilings(df)
+    df["ceiling_implausible"] = [k in problems for k in zip(df["device"], df["dtype"], df["n"])]
+    df["pct_of_copy"] = _pct_of_copy(df).mask(df["ceiling_implausible"])
     df["speedup_vs_reference"] = _speedup_vs_reference(df)
     for col in ("numpy", "numba", "numba_cuda", "torch"):
         df[col] = df[col].fillna("").astype(str)
@@ -60,6 +68,32 @@ def _pct_of_copy(df: pd.DataFrame) -> pd.Series:
     keys = list(zip(df["device"], df["dtype"], df["n"]))
     ceiling = np.array([copies.get(k, np.nan) for k in keys], dtype=float)
     return pd.Series(100.0 * df["gb_per_s"].to_numpy() / ceiling, index=df.index)
+
+
+def beats_ceiling(gb_per_s, copy_gb_per_s) -> bool:
+    """True when a point's GB/s is too far above its copy's for the copy to be a ceiling."""
+    return gb_per_s > IMPLAUSIBLE * copy_gb_per_s
+
+
+def implausible_ceilings(df: pd.DataFrame) -> dict:
+    """{(device, dtype, n): why} for each copy that cannot be the ceiling of its size."""
+    problems = {}
+    for (device, dtype), copies in df[df["operation"] == "copy"].groupby(["device", "dtype"]):
+        same = df[(df["device"] == device) & (df["dtype"] == dtype) & (df["operation"] != "copy")]
+        for c in copies.itertuples(index=False):
+            at_n = same[same["n"] == c.n]
+            fastest = at_n.loc[at_n["gb_per_s"].idxmax()] if at_n["gb_per_s"].notna().any() else None
+            larger = copies[copies["n"] > c.n].sort_values("seconds_median").head(1)
+            if fastest is not None and beats_ceiling(fastest["gb_per_s"], c.gb_per_s):
+                why = (f"{fastest['backend']} {fastest['operation']} (mask {fastest['mask_format']}) ran at "
+                       f"{fastest['gb_per_s'] / c.gb_per_s:,.0f}x the copy's GB/s")
+            elif len(larger) and c.seconds_median > IMPLAUSIBLE * larger["seconds_median"].iloc[0]:
+                why = (f"the copy took {c.seconds_median / larger['seconds_median'].iloc[0]:,.0f}x as long as "
+                       f"the copy of {grid.size_label(larger['n'].iloc[0])} elements")
+            else:
+                continue
+            problems[(device, dtype, c.n)] = f"{why} ({_fmt_time(c.seconds_median)} per copy)"
+    return problems
 
 
 def _speedup_vs_reference(df: pd.DataFrame) -> pd.Series:
@@ -152,12 +186,18 @@ def _headline_table(df, device, dtype="float32", p=0.5) -> list[str]:
             flag, disturbed = " ⚠", True
         lines.append(
             f"| {r.backend}{flag} | {r.operation} | {mask} | {_fmt_time(r.seconds_median)} "
-            f"| {_gbs(r.gb_per_s)} | {_fmt(r.pct_of_copy, '.0f')}% "
+            f"| {_gbs(r.gb_per_s)} | {_pct(r)} "
             f"| {_fmt(r.speedup_vs_reference, '.3g')}{'×' if not _nan(r.speedup_vs_reference) else ''} |"
         )
     if disturbed:
         lines += ["", f"⚠: other processes used ≥ {BUSY} cores during that measurement (`other_load`)."]
     return lines + [""]
+
+
+def _pct(r) -> str:
+    if r.ceiling_implausible:
+        return NO_CEILING
+    return _fmt(r.pct_of_copy, ",.0f") + ("" if _nan(r.pct_of_copy) else "%")
 
 
 def _gbs(x) -> str:
@@ -179,6 +219,47 @@ def _mask_words(operation, mask_format) -> str:
     if operation == "backward":
         return "regenerated" if mask_format == "none" else f"stored {mask_format}"
     return "not kept" if mask_format == "none" else mask_format
+
+
+def _warmup_words(df: pd.DataFrame, by: str = "") -> str:
+    w = pd.to_numeric(df["warmup"], errors="coerce")
+    if w.isna().any() or (w < 1).any():
+        return ("with no warm-up recorded for some points (their first call, which compiles a Numba "
+                "kernel, may be among the timed ones)")
+    lo, hi = int(w.min()), int(w.max())
+    return f"after {lo if lo == hi else f'{lo} to {hi}'} untimed warm-up calls{by}"
+
+
+def _sweep_timing(df: pd.DataFrame) -> str:
+    passes = df["passes"].fillna(1).max()
+    return (f"Timing: median of repeated samples (p20 and p80 in `results.csv`) {_warmup_words(df)}"
+            + (f"; the fastest of {int(passes)} passes over the whole grid (`pass_spread` in "
+               "`results.csv`: slowest over fastest pass)" if passes > 1 else "")
+            + ". CPU with `time.perf_counter`; GPU with CUDA events, behind a spin kernel that hides "
+            "the Python launch overhead (device time; `host_seconds_per_call` is the host's), on "
+            "device arrays with preallocated outputs.")
+
+
+def _pytest_timing(df: pd.DataFrame) -> str:
+    by = " made by the benchmark test before pytest-benchmark calibrated it"
+    return ("Timing: pytest-benchmark's rounds (each the mean of a calibrated number of calls) "
+            f"{_warmup_words(df, by)}: the median round, with p20 and p80 from the raw rounds where the "
+            "JSON has them (`--benchmark-save-data`), else pytest-benchmark's quartiles (column `clock` "
+            "says which). GPU rows are CUDA-event medians taken by the benchmark test itself "
+            "(`bench.timing`: device time), not pytest-benchmark's host times.")
+
+
+def _ceiling_notes(df: pd.DataFrame) -> list[str]:
+    problems = implausible_ceilings(df)
+    if not problems:
+        return []
+    lines = [f"**Implausible ceilings** (`ceiling_implausible` in `results.csv`; `% of copy` reads "
+             f"\"{NO_CEILING}\" there): a dropout moves at least a copy's bytes, so a copy it beats by "
+             f"over {IMPLAUSIBLE:g}x, or one taking over {IMPLAUSIBLE:g}x as long as a copy of more "
+             "elements, was disturbed (the machine was busy) and is no ceiling:", ""]
+    for (device, dtype, n), why in problems.items():
+        lines.append(f"- `{device}` {dtype} n = {grid.size_label(n)}: {why}.")
+    return lines + [""]
 
 
 def write_summary(df: pd.DataFrame, out_dir, plots, *, command: str | None = None,
@@ -208,23 +289,24 @@ def write_summary(df: pd.DataFrame, out_dir, plots, *, command: str | None = Non
     lines += ["", "## Headline", ""]
     for device in sorted(devices, key=lambda d: not is_gpu_device(d)):
         lines += _headline_table(df, device)
+    lines += _ceiling_notes(df)
+    from_pytest = df["source"].astype(str).str.startswith("pytest-benchmark").all()
     lines += [
         "GB/s counts the bytes the operation must move (read + written): `2 * itemsize` per element "
         "for x and y, plus the mask written (forward) or read (backward from a stored mask): "
         "1 byte per element for `bool`, 1/8 for `bits`, none when the mask is not kept or is "
         "regenerated from the seed. PyTorch's `native_dropout` moves a bool mask "
         "(`2 * itemsize + 1`); `F.dropout` (mask not kept) is counted as `2 * itemsize`. "
-        "`% of copy` compares with a copy of the same size and dtype on the same device, "
-        "measured right before (CPU: a Numba `prange` copy; GPU: a device-to-device copy). "
+        "`% of copy` compares with "
+        + ("the fastest copy benchmark of the same size and dtype on the same device in that pytest run "
+           "(one is benchmarked in every comparison group)" if from_pytest else
+           "a copy of the same size and dtype on the same device, measured right before")
+        + " (CPU: a Numba `prange` copy; GPU: a device-to-device copy). "
         "`speedup vs reference` is the NumPy reference's time over the provider's time for "
         "the same work (— where the reference was not run at that size).",
         "",
-        "Timing: median of repeated samples (p20 and p80 in `results.csv`) after warm-up"
-        + (f"; the fastest of {int(df['passes'].max())} passes over the whole grid (`pass_spread` "
-           "in `results.csv`: slowest over fastest pass)" if df["passes"].fillna(1).max() > 1 else "")
-        + ". CPU with `time.perf_counter`; GPU with CUDA events, behind a spin kernel that hides "
-        "the Python launch overhead (device time; `host_seconds_per_call` is the host's), on "
-        "device arrays with preallocated outputs. Host inputs, outputs and stored masks sit on "
+        (_pytest_timing(df) if from_pytest else _sweep_timing(df))
+        + " Host inputs, outputs and stored masks sit on "
         "fresh page-aligned buffers at fixed, distinct offsets (`bench.providers.PLACEMENT`): the CPU "
         "kernel's speed depends on where those arrays lie relative to each other. Every call still "
         "allocates the mask it returns (the API has no `out=` for the mask), wherever malloc puts "
