@@ -2,28 +2,33 @@
 
 In the default test run (``--benchmark-disable`` in pyproject's addopts) each benchmark body
 runs once: a smoke test that every provider can prepare and run every point it supports.
-To time them::
+Any option that saves, compares or prints timings times them (``bench/pytest_enable.py``)::
 
-    pytest tests/test_bench_smoke.py --benchmark-enable --benchmark-json=bench.json
-    pytest tests/test_bench_smoke.py --benchmark-enable -m slow      # the big sizes
+    pytest tests/test_bench_smoke.py --benchmark-autosave            # time, save .benchmarks/
+    pytest tests/test_bench_smoke.py --benchmark-compare             # time, compare with the last save
+    pytest tests/test_bench_smoke.py --benchmark-json=bench.json -m slow   # the big sizes too
     DROPOUT_BENCH_SIZES=2**20,2**22 pytest tests/test_bench_smoke.py --benchmark-enable
-    pytest tests/test_bench_smoke.py --benchmark-enable --benchmark-compare   # vs a saved run
     dropout-bench --from-json bench.json --out reports/mine          # CSV, plots, summary
 
 Benchmarks are grouped by operation, mask format, dtype, size and p, so each group compares
-the providers doing the same work. GPU points synchronize inside the benchmarked function
-(so pytest-benchmark's host clock sees the whole kernel) and also record a CUDA-event median
-in ``extra_info`` (``event_seconds_median``), which ``--from-json`` prefers.
+the providers doing the same work, and each group holds a copy of the same size on each
+device (the ceiling), benchmarked first. Every benchmark is compiled and warmed up before
+pytest-benchmark calibrates it (else the JIT compile lands in the calibration, which then
+picks 5 rounds of single calls), and puts its GB/s and % of the copy in ``extra_info``.
+GPU points synchronize inside the benchmarked function (so pytest-benchmark's host clock
+sees the whole kernel) and also record a CUDA-event median in ``extra_info``
+(``event_seconds_median``), which the GB/s figures and ``--from-json`` prefer.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
 import pytest
 
-from bench import env, grid, providers, timing, traffic
+from bench import env, grid, providers, report, timing, traffic
 
 BACKEND_ORDER = ("reference", "cpu", "cuda")
 DTYPES = ("float32", "float64")
@@ -50,23 +55,34 @@ def _provider_names(config):
 
 
 def _params(config):
-    params = []
+    """(point, comparison group) parameters, group by group: each group's copy (one per device)
+    first, so that its GB/s is known when the group's dropouts report their % of it."""
+    skipped, copies, groups = [], {}, {}
     for name in _provider_names(config):
         try:
             prov = providers.get(name)
-        except ValueError:
-            reason = ("PyTorch not installed" if name == "torch-cpu" else "PyTorch without CUDA, or no GPU"
-                      if name == "torch-cuda" else "no GPU or CUDA simulator")
-            params.append(pytest.param(None, id=f"{name}-unavailable",
-                                       marks=pytest.mark.skip(reason=f"{name}: {reason}")))
+        except ValueError as exc:
+            skipped.append(pytest.param(None, id=f"{name}-unavailable", marks=pytest.mark.skip(reason=str(exc))))
             continue
         sizes, slow = _sizes(prov.device)
         for size_set, marks in ((sizes, ()), (slow, (pytest.mark.slow,))):
             g = grid.Grid("pytest", (name,), tuple(size_set), ps=(P,), dtypes=DTYPES,
                           max_size=dict(grid.SLOW_CAP))
             for pt in grid.points([g], {name: prov}):
-                params.append(pytest.param(pt, id=pt.id, marks=marks))
-    return params
+                if pt.operation == "copy":
+                    copies[(prov.device, pt.dtype, pt.n)] = (pt, marks)
+                else:
+                    groups.setdefault(pt.group, {}).setdefault(prov.device, []).append((pt, marks))
+    params = []
+    for group, by_device in groups.items():
+        for device, members in by_device.items():
+            pt = members[0][0]
+            if (device, pt.dtype, pt.n) in copies:
+                copy, marks = copies[(device, pt.dtype, pt.n)]
+                copy_id = dataclasses.replace(pt, provider=copy.provider).id  # e.g. copy-cpu-forward-bool-...
+                params.append(pytest.param((copy, group), marks=marks, id=copy_id))
+            params += [pytest.param((m, group), marks=marks, id=m.id) for m, marks in members]
+    return params + skipped
 
 
 def pytest_generate_tests(metafunc):
@@ -80,8 +96,24 @@ def _info(point, prov):
         "mask_format": point.mask_label, "dtype": point.dtype, "n": point.n,
         "p": point.p if point.operation != "copy" else None,
         "bytes": traffic.bytes_moved(point.operation, point.mask_format, point.n, point.dtype),
-        "device": prov.device_name, "threads": prov.threads(), **env.versions(),
+        "device": prov.device_name, "threads": prov.threads(), "warmup": timing.WARMUP, **env.versions(),
     }
+
+
+COPY_GB_PER_S: dict[tuple, float] = {}  # (device, group) -> GB/s of the group's copy in this run
+
+
+def _throughput(info: dict, seconds: float, group: str) -> dict:
+    """GB/s, and % of the copy of the same group and device (None when the copy did not run
+    or cannot be the ceiling: see bench.report.IMPLAUSIBLE)."""
+    gb_per_s = info["bytes"] / seconds / 1e9
+    key = (info["device"], group)
+    if info["operation"] == "copy":
+        COPY_GB_PER_S[key] = gb_per_s
+    copy = COPY_GB_PER_S.get(key)
+    implausible = copy is not None and report.beats_ceiling(gb_per_s, copy)
+    return {"gb_per_s": gb_per_s, "copy_gb_per_s": copy, "ceiling_implausible": implausible,
+            "pct_of_copy": None if copy is None or implausible else 100.0 * gb_per_s / copy}
 
 
 def _to_host(a):
@@ -110,26 +142,33 @@ def _check(point, prov, result):
 
 
 def test_dropout_benchmark(benchmark, bench_point):
-    point = bench_point
+    point, group = bench_point
     prov = providers.get(point.provider)
     fn = prov.prepare(point.operation, point.mask_format, point.n, point.p, point.dtype)
-    benchmark.group = point.group
-    benchmark.extra_info.update(_info(point, prov))
+    benchmark.group = group
+    info = benchmark.extra_info
+    info.update(_info(point, prov))
     if prov.clock == "host":
-        result = benchmark(fn)
+        timed = fn
     else:
         sync = prov.synchronize
 
-        def run_and_sync():
+        def timed():
             out = fn()
             sync()
             return out
 
-        result = benchmark(run_and_sync)
-        if not benchmark.disabled:
-            t = timing.measure(fn, clock=prov.clock, warmup=2, repeats=50, budget_s=1.0)
-            benchmark.extra_info.update(
+    if benchmark.enabled:
+        timing.warm_up(fn, prov.synchronize)
+    result = benchmark(timed)
+    if benchmark.enabled:
+        seconds = benchmark.stats.stats.median
+        if prov.clock != "host":
+            t = timing.measure(fn, clock=prov.clock, repeats=50, budget_s=1.0)
+            seconds = t.median
+            info.update(
                 event_seconds_median=t.median, event_seconds_p20=t.p20, event_seconds_p80=t.p80,
                 event_repeats=t.repeats, event_inner=t.inner, event_host_seconds=t.host_seconds,
             )
+        info.update(_throughput(info, seconds, group))
     _check(point, prov, result)
