@@ -19,7 +19,17 @@ import sys
 import time
 from pathlib import Path
 
-from . import env, grid, providers as prov_mod, report, sweep
+from . import env, grid, providers as prov_mod, report, sweep, timing
+
+
+def _checked(parse):
+    """``parse`` for argparse: its ValueError's own words, not "invalid parse_floats value"."""
+    def checked(text):
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return checked
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,17 +46,18 @@ def _parser() -> argparse.ArgumentParser:
                     "in the CUDA simulator the cuda backend only when named)")
     ap.add_argument("--no-peers", action="store_true",
                     help="do not add the copy ceiling and PyTorch of each device automatically")
-    ap.add_argument("--sizes", type=grid.parse_sizes,
+    ap.add_argument("--sizes", type=_checked(grid.parse_sizes),
                     help="element counts: '2**10,2**20', '1024,4096', or a power-of-two range '2**10..2**24'")
-    ap.add_argument("--p", type=grid.parse_floats, help="drop probabilities, e.g. '0.1,0.5,0.9' (default 0.5)")
-    ap.add_argument("--dtypes", type=grid.parse_dtypes, help="'float32', 'float64' or both, comma-separated")
-    ap.add_argument("--operations", type=lambda s: tuple(x.strip() for x in s.split(",") if x.strip()),
+    ap.add_argument("--p", type=_checked(grid.parse_floats), help="drop probabilities, e.g. '0.1,0.5,0.9' (default 0.5)")
+    ap.add_argument("--dtypes", type=_checked(grid.parse_dtypes), help="'float32', 'float64' or both, comma-separated")
+    ap.add_argument("--operations", type=_checked(grid.parse_operations),
                     help="'forward', 'backward' or both (default both)")
-    ap.add_argument("--masks", type=grid.parse_masks,
+    ap.add_argument("--masks", type=_checked(grid.parse_masks),
                     help="mask formats: none, bool, bits (default all; for backward, none = regenerated)")
     ap.add_argument("--out", type=Path, help="report folder (default reports/<device-name>)")
     ap.add_argument("--repeats", type=int, help="most samples per point (default 25; --quick 5)")
-    ap.add_argument("--warmup", type=int, default=2, help="untimed calls before sampling (default 2)")
+    ap.add_argument("--warmup", type=int, default=timing.WARMUP,
+                    help=f"untimed calls before sampling (default {timing.WARMUP})")
     ap.add_argument("--budget", type=float,
                     help="seconds of sampling per point (half below 2^20) before stopping at >= 5 samples "
                     "(default 0.6; --quick 0.05)")
@@ -97,13 +108,16 @@ def _grids(args, providers) -> list[grid.Grid]:
     )]
 
 
-def _from_json(args, command) -> int:
+def _from_json(ap, args, command) -> int:
     from . import pytest_json
 
-    rows = pytest_json.records(pytest_json.load(args.from_json))
+    try:
+        rows = pytest_json.records(pytest_json.load(args.from_json))
+    except ValueError as exc:
+        ap.error(str(exc))
     if not rows:
-        print(f"dropout-bench: no dropout benchmarks in {args.from_json}", file=sys.stderr)
-        return 1
+        ap.error(f"no dropout benchmarks in {args.from_json} (write them with "
+                 "pytest tests/test_bench_smoke.py --benchmark-json=FILE)")
     df = report.frame(rows)
     out = args.out or report.default_out_dir(df)
     paths = report.write_report(df, out, command=command, plots=not args.no_plots)
@@ -111,22 +125,41 @@ def _from_json(args, command) -> int:
     return 0
 
 
+def _too_big(points, providers) -> str | None:
+    """Why some points cannot fit in the memory free now (None when they all fit)."""
+    free = env.available_memory(cuda=any(p.device == "cuda" for p in providers.values()))
+    over = []
+    for pt in points:
+        need = prov_mod.footprint(providers[pt.provider], pt)
+        over += [f"{pt.id} needs {_size(b)} of {mem} memory" for mem, b in need.items() if b > free.get(mem, b)]
+    if not over:
+        return None
+    free_words = ", ".join(f"{_size(b)} of {mem}" for mem, b in free.items())
+    more = f"\n  ... and {len(over) - 5} more" if len(over) > 5 else ""
+    return (f"{len(over)} point(s) cannot fit in the memory available ({free_words}):\n  "
+            + "\n  ".join(over[:5]) + more + "\nchoose smaller --sizes (or --dtypes float32)")
+
+
+def _size(nbytes: int) -> str:
+    return f"{nbytes / 2**30:,.1f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:,.1f} MiB"
+
+
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    ap = _parser()
+    args = ap.parse_args(argv)
     argv = sys.argv[1:] if argv is None else list(argv)
     command = shlex.join(["dropout-bench", *map(str, argv)])
-    for op in args.operations or ():
-        if op not in grid.OPERATIONS:
-            raise SystemExit(f"dropout-bench: unknown operation {op!r}; expected {grid.OPERATIONS}")
     if args.from_json:
-        return _from_json(args, command)
+        return _from_json(ap, args, command)
 
     start = time.perf_counter()
     try:
         chosen = prov_mod.resolve(args.backends or _default_backends(), peers=not args.no_peers)
     except ValueError as exc:
-        raise SystemExit(f"dropout-bench: {exc}") from None
+        ap.error(str(exc))
     providers = {p.name: p for p in chosen}
+    if not args.no_peers and not prov_mod.torch_installed():
+        print(f"dropout-bench: no peer: {prov_mod.TORCH_MISSING}", file=sys.stderr)
     points = grid.points(_grids(args, providers), providers)
     if args.list:
         for pt in points:
@@ -134,7 +167,10 @@ def main(argv=None) -> int:
         print(f"{len(points)} points")
         return 0
     if not points:
-        raise SystemExit("dropout-bench: the grid is empty (nothing the chosen providers support)")
+        ap.error("the grid is empty (nothing the chosen providers support)")
+    problem = _too_big(points, providers)
+    if problem:
+        ap.error(problem)
     repeats = args.repeats or (5 if args.quick else 25)
     budget = args.budget if args.budget is not None else (0.05 if args.quick else 0.6)
     passes = args.passes or (1 if args.quick else 2)

@@ -64,6 +64,28 @@ def device_name(device: str) -> str:
     return gpu_name() if device == "cuda" else cpu_name()
 
 
+def available_memory(cuda: bool = False) -> dict[str, int]:
+    """Free bytes per memory: 'host' (the kernel's MemAvailable, else the free pages) and, when
+    ``cuda``, the current GPU's free memory; a memory that cannot be read is left out."""
+    free = {}
+    try:
+        with open("/proc/meminfo") as f:
+            free["host"] = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        try:
+            free["host"] = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, OSError, ValueError):
+            pass
+    if cuda and not cuda_simulated():
+        try:
+            from numba import cuda as nb_cuda
+
+            free["cuda"] = int(nb_cuda.current_context().get_memory_info()[0])
+        except Exception:  # noqa: BLE001 - no GPU or no driver: nothing to check against
+            pass
+    return free
+
+
 def _version(dist: str) -> str:
     try:
         return importlib.metadata.version(dist)

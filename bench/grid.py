@@ -116,11 +116,14 @@ _POW = re.compile(r"^\s*(\d+)\s*(?:\*\*|\^)\s*(\d+)\s*$")
 def parse_size(text: str) -> int:
     """'2**20', '2^20', '1048576', '1e6' -> int."""
     m = _POW.match(text)
-    if m:
-        return int(m.group(1)) ** int(m.group(2))
-    value = float(text) if any(c in text for c in ".eE") else int(text)
-    if value != int(value) or value < 1:
-        raise ValueError(f"size must be a positive integer, got {text!r}")
+    try:
+        value = int(m.group(1)) ** int(m.group(2)) if m else int(text) if text.strip().isdigit() else float(text)
+    except ValueError:
+        value = math.nan
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        value = 0
+    if value < 1:
+        raise ValueError(f"size must be a positive integer such as 1024, 2**20 or 1e6, got {text!r}")
     return int(value)
 
 
@@ -142,12 +145,16 @@ def parse_sizes(text: str) -> tuple[int, ...]:
 
 
 def parse_floats(text: str) -> tuple[float, ...]:
-    values = tuple(dict.fromkeys(float(s) for s in text.split(",") if s.strip()))
+    """Drop probabilities: comma-separated numbers in [0, 1]."""
+    try:
+        values = tuple(dict.fromkeys(float(s) for s in text.split(",") if s.strip()))
+    except ValueError:
+        raise ValueError(f"p must be numbers in [0, 1] such as 0.1,0.5, got {text!r}") from None
     if not values:
         raise ValueError("no values given")
     for p in values:
         if not 0.0 <= p <= 1.0:
-            raise ValueError(f"p must be in [0, 1], got {p}")
+            raise ValueError(f"p must be in [0, 1], got {p:g}")
     return values
 
 
@@ -165,6 +172,14 @@ def parse_masks(text: str) -> tuple:
         if m not in MASK_FORMATS:
             raise ValueError(f"mask format must be none, bool or bits, got {m!r}")
     return masks
+
+
+def parse_operations(text: str) -> tuple[str, ...]:
+    ops = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
+    for op in ops:
+        if op not in OPERATIONS:
+            raise ValueError(f"operation must be one of {OPERATIONS}, got {op!r}")
+    return ops
 
 
 def pow2_range(lo: int, hi: int, step: int = 1) -> tuple[int, ...]:

@@ -23,7 +23,7 @@ import importlib.util
 
 import numpy as np
 
-from . import env
+from . import env, traffic
 
 SEED = 0x5EED_D20F
 MASK_FORMATS = (None, "bool", "bits")
@@ -79,6 +79,34 @@ def torch_input(n: int, dtype: str, device: str):
 
     t = torch.from_numpy(host_input(n, dtype))
     return t.to(device) if device != "cpu" else t
+
+
+def footprint(provider: "Provider", point) -> dict[str, int]:
+    """Bytes one grid point holds at its peak, per memory ('host'; 'cuda' on a real GPU), erring
+    on the large side: its input (twice while it is placed) and output; the mask each call
+    returns, or for a stored-mask backward the forward that made the mask (its output, the
+    mask and the mask's placed copy); the NumPy reference's temporaries (the stream's words,
+    the bool mask and that mask as floats, the unpacked bits, the Philox chunk's arrays);
+    PyTorch's output and mask or noise (it takes no ``out=``)."""
+    from reference.dropout import _CHUNK_BLOCKS
+
+    n, itemsize = point.n, np.dtype(point.dtype).itemsize
+    data, mask = n * itemsize, traffic.mask_bytes(point.mask_format, n)
+    if point.operation == "copy":
+        arrays = 2 * data
+    elif point.operation == "backward" and point.mask_format is not None:
+        arrays = 3 * data + 2 * mask
+    else:
+        arrays = 2 * data + mask
+    if provider.name == "reference" and point.operation != "copy":
+        arrays += (4 + 1 + itemsize + 1) * n + 20 * 8 * min(n // 4 + 1, _CHUNK_BLOCKS)
+    if provider.kind == "peer":
+        arrays += data + n
+    if provider.device != "cuda":
+        return {"host": arrays}
+    if env.cuda_simulated():  # the simulator's device arrays are host arrays
+        return {"host": 2 * data + arrays}
+    return {"host": 2 * data, "cuda": arrays}
 
 
 def release_inputs() -> None:
@@ -281,6 +309,10 @@ class TorchProvider(Provider):
 
 # --- registry -----------------------------------------------------------------------
 
+TORCH_MISSING = ("PyTorch is not installed (the optional peer): pip install -e \".[peers]\", "
+                 "or a CPU-only wheel: pip install torch --index-url https://download.pytorch.org/whl/cpu")
+
+
 def torch_installed() -> bool:
     return importlib.util.find_spec("torch") is not None
 
@@ -309,11 +341,17 @@ def get(name: str) -> Provider:
         return BackendProvider(name, kernels.BACKENDS[name], "cuda" if name == "cuda" else "cpu")
     if name == "copy-cpu":
         return CopyProvider("cpu")
-    if name == "copy-cuda" and "cuda" in kernels.BACKENDS:
+    if name in ("cuda", "copy-cuda", "torch-cuda") and "cuda" not in kernels.BACKENDS:
+        raise ValueError(f"{name}: no CUDA GPU here (nor the CUDA simulator)")
+    if name == "copy-cuda":
         return CopyProvider("cuda")
-    if name == "torch-cpu" and torch_installed():
+    if name.startswith("torch-") and not torch_installed():
+        raise ValueError(f"{name}: {TORCH_MISSING}")
+    if name == "torch-cpu":
         return TorchProvider("cpu")
-    if name == "torch-cuda" and torch_cuda_available():
+    if name == "torch-cuda":
+        if not torch_cuda_available():
+            raise ValueError("torch-cuda: this PyTorch cannot use a GPU here (a CPU-only wheel, or the CUDA simulator)")
         return TorchProvider("cuda")
     raise ValueError(f"provider {name!r} is unknown or unavailable here; available: {available()}")
 
@@ -350,6 +388,8 @@ def resolve(names, *, peers: bool = True) -> list[Provider]:
     devices of the named backends), plus the ceiling and peer of each device when ``peers``."""
     chosen: list[str] = []
     aliases = [n for n in names if n in ("copy", "torch")]
+    if "torch" in aliases and not torch_installed():
+        raise ValueError(TORCH_MISSING)
     for name in names:
         if name not in ("copy", "torch") and name not in chosen:
             chosen.append(name)
