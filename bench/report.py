@@ -298,8 +298,8 @@ def write_summary(df: pd.DataFrame, out_dir, plots, *, command: str | None = Non
         "regenerated from the seed. PyTorch's `native_dropout` moves a bool mask "
         "(`2 * itemsize + 1`); `F.dropout` (mask not kept) is counted as `2 * itemsize`. "
         "`% of copy` compares with "
-        + ("the fastest copy benchmark of the same size and dtype on the same device in that pytest run "
-           "(one is benchmarked in every comparison group)" if from_pytest else
+        + ("the fastest of the copy benchmarks (one in every comparison group) of the same size and dtype "
+           "on the same device in that pytest run" if from_pytest else
            "a copy of the same size and dtype on the same device, measured right before")
         + " (CPU: a Numba `prange` copy; GPU: a device-to-device copy). "
         "`speedup vs reference` is the NumPy reference's time over the provider's time for "

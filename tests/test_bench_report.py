@@ -137,7 +137,7 @@ def test_from_json_says_what_holds(tmp_path):
 
     text = summary(warmup=2)
     assert "measured right before" not in text and "after warm-up" not in text
-    assert "the fastest copy benchmark of the same size and dtype" in text
+    assert "the fastest of the copy benchmarks (one in every comparison group) of the same size" in text
     assert "after 2 untimed warm-up calls made by the benchmark test before pytest-benchmark calibrated it" in text
     assert "no warm-up recorded" in summary(warmup=None)
 
