@@ -99,10 +99,13 @@ def _counter_high_word_dropped(numel, p, seed, offset):
     return _words(numel, seed, offset, block_of=lambda b: b & MASK32) < keep_threshold(p)
 
 
-def _period_65535(numel, p, seed, offset):
-    # a ring buffer of 65535 precomputed words, recycled along the tensor
-    table = stream_words(min(numel, 65535), seed, offset)
-    return table[np.arange(numel) % 65535] < keep_threshold(p)
+def _tile_overlap(numel, p, seed, offset):
+    # tiles of 65536 elements at a stride of 64512 words: each tile's last 1024 elements reuse
+    # the words of the next tile's first 1024 (a periodic defect: period 2**16, lag 1024)
+    g = np.arange(numel, dtype=np.uint64) + np.uint64(offset)
+    g = (g >> np.uint64(16)) * np.uint64(64512) + (g & np.uint64(0xFFFF))
+    from reference.stream import words_for_positions
+    return words_for_positions(g, seed) < keep_threshold(p)
 
 
 def _reuses_previous_counter(numel, p, seed, offset):
@@ -214,7 +217,8 @@ MUTANTS = (
            mask_fn=_position_32bit),
     Mutant("counter_high_word_dropped", "the block counter's high word is 0 (blocks b, b + 2**32 coincide)",
            mask_fn=_counter_high_word_dropped),
-    Mutant("period_65535", "words from a ring buffer of 65535 precomputed words", mask_fn=_period_65535),
+    Mutant("tile_overlap", "tiles of 2**16 elements laid 64512 words apart: every 2**16 elements, "
+           "1024 reuse the words of the elements 1024 further on", mask_fn=_tile_overlap),
     Mutant("seed_xor_folded", "the seed folded to 32 bits: key (lo ^ hi, 0)", mask_fn=_seed_xor_folded),
     Mutant("tiny_p_skipped", "a fast path returns x unchanged when p < 1e-5", tiny_p=True),
 )
@@ -238,7 +242,7 @@ CATCHERS = {
     "offset_rounded_to_block": ("semantic/offset_shift",),
     "position_32bit": ("cross_call/offset+2**32",),
     "counter_high_word_dropped": ("cross_call/offset+2**34",),
-    "period_65535": ("periodicity/max_lag=65536",),
+    "tile_overlap": ("periodicity/max_lag=65536",),
     "seed_xor_folded": ("cross_call/seed^(2**32+1)",),
     "tiny_p_skipped": ("keep_rate/p=1e-06",),
 }
