@@ -201,9 +201,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     tr.section("statistical checks")
     judged = [r for r in rows if r["expect"] == "pass"]
     failed = [r for r in judged if not r["passed"]]
-    tr.write_line(f"master seed {s.master} ({s.mode}); replay: --stat-seed={s.master}; "
-                  f"{config.stash.get(_COUNT, 0)} distinct hypotheses collected, ALPHA = "
-                  f"{budget.FAMILY_ALPHA:g}/{config.stash.get(_COUNT, 0)} = {alpha(config):.3g}; "
-                  f"{len(judged)} judged, {len(failed)} rejected")
+    count = config.stash.get(_COUNT, 0)
+    budget_line = (f"{count} distinct hypotheses collected, ALPHA = {budget.FAMILY_ALPHA:g}/{count} = "
+                   f"{alpha(config):.3g}" if count else "no false-alarm hypotheses collected")
+    tr.write_line(f"master seed {s.master} ({s.mode}); replay: --stat-seed={s.master}; {budget_line}; "
+                  f"{len(judged)} judged, {len(failed)} rejected; {len(rows) - len(judged)} mutant rows")
     if path := os.environ.get(REPORT_ENV):
         tr.write_line(f"rows appended to {path}")
