@@ -6,16 +6,26 @@ vectorizable loop runs Philox over the tile's counters into a per-chunk scratch 
 (structure of arrays, no branches: LLVM emits ``vpmuludq``), and a second loop applies the
 keep decision. Tiles are a fixed function of the element index, so neither the thread count
 nor the chunking changes a bit of the result.
+
+float16 and bfloat16 arrays reach the kernels as their ``uint16`` patterns (Numba's CPU
+target has no 16-bit float): each element is widened exactly to float32, multiplied, and
+rounded once back (reference/half.py). A ``noise_shape`` call draws the small mask with the
+same tile kernel, then one broadcast pass applies it.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import numpy as np
-from numba import njit, prange, get_num_threads
+from llvmlite import ir
+from numba import get_num_threads, njit, prange, types
+from numba.core.extending import intrinsic
 
-from reference import stream as _stream, validate as v
+from reference import half as _half, stream as _stream, validate as v
+from reference.dropout import pack_bits, unpack_bits
+from reference.half import HALF_NONE, half_code, make_codecs
 from reference.stream import MASK32, SHIFT32, keep_threshold, make_philox, mulhilo64, scale_for, split_seed
 
 from . import threads
@@ -25,13 +35,30 @@ TILE = 2048  # elements per tile; 512 Philox blocks, scratch fits in L1
 _SCRATCH = TILE + 8  # a tile starting mid-block needs one block more
 
 # Numba's cache knows only this file's time stamp; the kernels inline the stream's Philox
-# round, so its source hash rides in each kernel's closure (part of the cache key).
-with open(_stream.__file__, "rb") as _f:
-    _CACHE_KEY = hashlib.sha256(_f.read()).hexdigest()
+# round and the 16-bit conversions, so their sources' hash rides in each kernel's closure
+# (part of the cache key).
+_CACHE_KEY = hashlib.sha256(b"".join(open(m.__file__, "rb").read() for m in (_stream, _half))).hexdigest()
+
+
+@intrinsic
+def _as_float32(typingctx, bits):
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.FloatType())
+    return types.float32(types.uint32), codegen
+
+
+@intrinsic
+def _as_bits32(typingctx, value):
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+    return types.uint32(types.float32), codegen
+
+
+_to_f32, _from_f32 = (njit(inline="always")(f) for f in make_codecs(_as_float32, _as_bits32))
 
 _philox = njit(inline="always")(make_philox(njit(inline="always")(mulhilo64), np.uint64))
 
-_MODE_NONE, _MODE_BOOL, _MODE_BITS = 0, 1, 2
+_MODE_NONE, _MODE_BOOL, _MODE_BITS, _MODE_MASK = 0, 1, 2, 3  # MASK: draw the mask alone
 _PACK8 = np.uint64(0x0102040810204080)
 _MODES = {None: _MODE_NONE, "bool": _MODE_BOOL, "bits": _MODE_BITS}
 
@@ -70,18 +97,27 @@ def _tile_words(words, w0, w1, w2, w3, offset, start, count, k0, k1):
     return np.int64(g0 & np.uint64(3))
 
 
-def _make_regen_kernel(mode: int, loop):
+@njit(inline="always")
+def _dropped(xv, keep, one, zero, scale, half):
+    """One output element: ``(x * m) * scale``, through float32 for a 16-bit pattern."""
+    if half == HALF_NONE:
+        return (xv * (one if keep else zero)) * scale
+    return _from_f32((_to_f32(xv, half) * (one if keep else zero)) * scale, half)
+
+
+def _make_regen_kernel(mode: int, half: int, loop):
     """Forward (or backward without a stored mask): draw, apply, and store the mask as ``mode`` says.
 
-    ``mode`` is baked in as a constant, so each specialization keeps only its own loop;
-    ``loop`` is ``prange`` (the parallel compilation) or ``range`` (the serial one).
+    ``mode`` and ``half`` (the 16-bit format, or none) are baked in as constants, so each
+    specialization keeps only its own loop; ``loop`` is ``prange`` (the parallel compilation)
+    or ``range`` (the serial one).
     """
     cache_key = _CACHE_KEY
 
     @njit(parallel=loop is prange, nogil=True, cache=True)
     def kernel(x, y, mask_bool, mask_bits, k0, k1, offset, t, scale, n_chunks):
         _ = cache_key  # a change to the stream's source invalidates the on-disk cache
-        n = x.size
+        n = mask_bool.size if mode == _MODE_MASK else x.size
         n_tiles = (n + TILE - 1) // TILE
         one = scale - scale + 1
         zero = scale - scale
@@ -102,35 +138,38 @@ def _make_regen_kernel(mode: int, loop):
                     for e in range(count):
                         kept = np.int64(words[e + skip]) < t_signed
                         keep[e] = kept
-                        y[start + e] = (x[start + e] * (one if kept else zero)) * scale
+                        y[start + e] = _dropped(x[start + e], kept, one, zero, scale, half)
                     keep[count:] = 0  # the last tile's unused bits are 0, as np.packbits leaves them
                     # Eight 0/1 bytes read as one little-endian uint64, times this constant, carry
                     # byte r's bit to bit 56 + r: the packed byte, bit 0 first, in the top 8 bits.
                     for q in range((count + 7) >> 3):
                         mask_bits[(start >> 3) + q] = (keep64[q] * _PACK8) >> np.uint64(56)
+                elif mode == _MODE_MASK:
+                    for e in range(count):
+                        mask_bool[start + e] = np.int64(words[e + skip]) < t_signed
                 else:
                     for e in range(count):
                         kept = np.int64(words[e + skip]) < t_signed
                         if mode == _MODE_BOOL:
                             mask_bool[start + e] = kept
-                        y[start + e] = (x[start + e] * (one if kept else zero)) * scale
+                        y[start + e] = _dropped(x[start + e], kept, one, zero, scale, half)
 
     return kernel
 
 
-def _make_apply_bool(loop):
+def _make_apply_bool(half: int, loop):
     @njit(parallel=loop is prange, nogil=True, cache=True)
     def apply_bool(x, y, mask, scale):
         """Backward from a stored bool mask: no random words, a plain elementwise loop."""
         one = scale - scale + 1
         zero = scale - scale
         for i in loop(x.size):
-            y[i] = (x[i] * (one if mask[i] else zero)) * scale
+            y[i] = _dropped(x[i], mask[i], one, zero, scale, half)
 
     return apply_bool
 
 
-def _make_apply_bits(loop):
+def _make_apply_bits(half: int, loop):
     @njit(parallel=loop is prange, nogil=True, cache=True)
     def apply_bits(x, y, bits, scale):
         """Backward from a stored bit mask: one byte, eight elements, per iteration."""
@@ -141,51 +180,162 @@ def _make_apply_bits(loop):
             byte = bits[q]
             for r in range(min(8, n - 8 * q)):
                 i = 8 * q + r
-                y[i] = (x[i] * (one if (byte >> r) & 1 else zero)) * scale
+                y[i] = _dropped(x[i], (byte >> r) & 1, one, zero, scale, half)
 
     return apply_bits
 
 
-# Every kernel twice: [parallel, serial]. Which one a call runs is threads.pool_for's choice.
-_REGEN = {mode: (_make_regen_kernel(mode, prange), _make_regen_kernel(mode, range))
-          for mode in (_MODE_NONE, _MODE_BOOL, _MODE_BITS)}
-_APPLY_BOOL = (_make_apply_bool(prange), _make_apply_bool(range))
-_APPLY_BITS = (_make_apply_bits(prange), _make_apply_bits(range))
+_SEGMENT = 1 << 14  # elements of a row handled as one unit of work (rows may be one long run)
+
+
+def _make_apply_broadcast(half: int, loop):
+    @njit(parallel=loop is prange, nogil=True, cache=True)
+    def apply_broadcast(x, y, mask, dims, mstrides, scale, n_chunks):
+        """``y = (x * M[i']) * scale`` for a ``noise_shape`` mask ``M``: ``dims`` are x's axes
+        with runs of shared (or of independent) axes merged, ``mstrides`` their strides in
+        ``M`` (0 along a shared axis). The last axis is the inner loop: one mask value per
+        row when it is shared, consecutive ones when it is not."""
+        one = scale - scale + 1
+        zero = scale - scale
+        k = dims.size
+        row = dims[k - 1]
+        inner_stride = mstrides[k - 1]
+        n_rows = x.size // row
+        per_row = (row + _SEGMENT - 1) // _SEGMENT
+        units = n_rows * per_row
+        for c in loop(n_chunks):
+            for u in range(c * units // n_chunks, (c + 1) * units // n_chunks):
+                r = u // per_row
+                lo = (u - r * per_row) * _SEGMENT
+                hi = min(row, lo + _SEGMENT)
+                rest = r
+                base = 0
+                for d in range(k - 2, -1, -1):
+                    base += (rest % dims[d]) * mstrides[d]
+                    rest //= dims[d]
+                start = r * row
+                if inner_stride == 0:
+                    keep = mask[base]
+                    for e in range(lo, hi):
+                        y[start + e] = _dropped(x[start + e], keep, one, zero, scale, half)
+                else:
+                    for e in range(lo, hi):
+                        y[start + e] = _dropped(x[start + e], mask[base + e], one, zero, scale, half)
+
+    return apply_broadcast
+
+
+_MAKERS = {"regen": _make_regen_kernel, "bool": _make_apply_bool, "bits": _make_apply_bits,
+           "broadcast": _make_apply_broadcast}
+
+
+@functools.lru_cache(maxsize=None)
+def _kernels(kind: str, *constants):
+    """``(parallel, serial)`` compilations of one kernel; which one a call runs is
+    ``threads.pool_for``'s choice. Made on first use, so importing this module compiles nothing."""
+    make = _MAKERS[kind]
+    return make(*constants, prange), make(*constants, range)
+
 
 _EMPTY_BOOL = np.empty(0, dtype=np.bool_)
 _EMPTY_BITS = np.empty(0, dtype=np.uint8)
 
 
-def _run(x, y, kernels, *args, chunks=False):
+def _flat(a: np.ndarray) -> np.ndarray:
+    """A C-ordered 1-D array of ``a`` (a view when possible); 16-bit floats as ``uint16``."""
+    f = np.ascontiguousarray(a).reshape(-1)
+    return f.view(np.uint16) if half_code(a.dtype) else f
+
+
+def _n_chunks(n_units: int, parallel: bool) -> int:
+    return min(n_units, 8 * get_num_threads()) if parallel else min(n_units, 1)
+
+
+def _run(x, y, kernels, *args, units=None):
     """Flatten to C order (copying a non-contiguous view), run the parallel or the serial
-    kernel, copy back if needed. ``chunks``: pass the kernel its number of tile chunks."""
-    xf = np.ascontiguousarray(x).reshape(-1)
-    yf = y.reshape(-1) if y.flags.c_contiguous else np.empty(x.size, dtype=x.dtype)
+    kernel, copy back if needed. ``units``: pass the kernel a chunk count over that many units."""
+    xf = _flat(x)
+    yf = _flat(y) if y.flags.c_contiguous else np.empty(x.size, dtype=xf.dtype)
     with threads.pool_for(x.size) as parallel:
-        if chunks:
-            n_tiles = (x.size + TILE - 1) // TILE
-            n_chunks = min(n_tiles, 8 * get_num_threads()) if parallel else min(n_tiles, 1)
-            args = args + (n_chunks,)
+        if units is not None:
+            args = args + (_n_chunks(units, parallel),)
         kernels[0 if parallel else 1](xf, yf, *args)
     if not y.flags.c_contiguous:
-        y[...] = yf.reshape(x.shape)
+        y[...] = yf.view(y.dtype).reshape(x.shape)
     return y
 
 
 def _regen(x, y, mode, mask_bool, mask_bits, seed, offset, p):
     k0, k1 = split_seed(seed)
-    return _run(x, y, _REGEN[mode], mask_bool, mask_bits, k0, k1, np.uint64(offset),
-                keep_threshold(p), scale_for(p, x.dtype), chunks=True)
+    half = half_code(x.dtype)
+    return _run(x, y, _kernels("regen", mode, half), mask_bool, mask_bits, k0, k1, np.uint64(offset),
+                keep_threshold(p), _scale(p, x.dtype), units=(x.size + TILE - 1) // TILE)
 
 
-def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", out=None):
+def _scale(p, dtype):
+    return scale_for(p, _half.compute_dtype(dtype))
+
+
+def _draw_mask(shape, p, seed, offset) -> np.ndarray:
+    """The keep mask of ``shape`` (C order from ``offset``), drawn alone."""
+    m = np.empty(shape, dtype=np.bool_)
+    n = m.size
+    if n:
+        k0, k1 = split_seed(seed)
+        dummy = np.empty(0, dtype=np.float32)
+        with threads.pool_for(n) as parallel:
+            kernel = _kernels("regen", _MODE_MASK, HALF_NONE)[0 if parallel else 1]
+            kernel(dummy, dummy, m.reshape(-1), _EMPTY_BITS, k0, k1, np.uint64(offset), keep_threshold(p),
+                   np.float32(1), _n_chunks((n + TILE - 1) // TILE, parallel))
+    return m
+
+
+def _broadcast_layout(shape, noise_shape):
+    """``(dims, mstrides)``: x's axes with size-1 axes dropped and neighbours of the same kind
+    (shared or independent) merged, and each merged axis's stride in the C-ordered mask."""
+    groups = []  # [size, shared]
+    for n, k in zip(shape, noise_shape):
+        if n == 1:
+            continue
+        shared = k == 1
+        if groups and groups[-1][1] == shared:
+            groups[-1][0] *= n
+        else:
+            groups.append([n, shared])
+    if not groups:
+        groups = [[1, False]]
+    dims = np.array([g[0] for g in groups], dtype=np.int64)
+    mstrides = np.zeros(len(groups), dtype=np.int64)
+    stride = 1
+    for i in range(len(groups) - 1, -1, -1):
+        if not groups[i][1]:
+            mstrides[i] = stride
+            stride *= groups[i][0]
+    return dims, mstrides
+
+
+def _apply_broadcast(x, y, m, noise_shape, p):
+    if x.size == 0:
+        return y
+    dims, mstrides = _broadcast_layout(x.shape, noise_shape)
+    units = (x.size // dims[-1]) * ((dims[-1] + _SEGMENT - 1) // _SEGMENT)
+    return _run(x, y, _kernels("broadcast", half_code(x.dtype)), m.reshape(-1).view(np.uint8), dims, mstrides,
+                _scale(p, x.dtype), units=units)
+
+
+def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", out=None, noise_shape=None):
     """Inverted dropout on the CPU; same contract and returns as :func:`reference.dropout_forward`."""
-    x, p, seed, offset, training, mask_format, y_view = v.numpy_forward_args(
-        x, p, seed, offset, training, mask_format, out)
-    y = np.empty(x.shape, dtype=x.dtype) if y_view is None else y_view
+    x, p, seed, offset, training, mask_format, y_view, noise_shape = v.numpy_forward_args(
+        x, p, seed, offset, training, mask_format, out, noise_shape)
+    y = np.empty_like(x) if y_view is None else y_view  # order 'K': the input's layout
     if not training:
         y[...] = x
         return v.returned(y, out), None
+    if noise_shape is not None and noise_shape != x.shape:
+        m = _draw_mask(noise_shape, p, seed, offset)
+        _apply_broadcast(x, y, m, noise_shape, p)
+        mask = {"bool": m, "bits": pack_bits(m) if mask_format == "bits" else None, None: None}[mask_format]
+        return v.returned(y, out), mask
     mask_bool, mask_bits, mask = _EMPTY_BOOL, _EMPTY_BITS, None
     if mask_format == "bool":
         mask = np.empty(x.shape, dtype=np.bool_)
@@ -197,17 +347,27 @@ def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", 
     return v.returned(y, out), mask
 
 
-def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None):
+def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None, noise_shape=None):
     """``grad_x = (grad_y * m) * scale`` on the CPU; same contract as :func:`reference.dropout_backward`."""
-    g, p, seed, offset, dx_view = v.numpy_backward_args(grad_y, p, mask, seed, offset, out)
-    dx = np.empty(g.shape, dtype=g.dtype) if dx_view is None else dx_view
-    if mask is None:
+    g, p, seed, offset, dx_view, noise_shape = v.numpy_backward_args(grad_y, p, mask, seed, offset, out,
+                                                                     noise_shape)
+    dx = np.empty_like(g) if dx_view is None else dx_view
+    fmt = None
+    if mask is not None:
+        mask, fmt = v.as_mask_array(mask, g.shape, noise_shape)
+    if noise_shape is not None and noise_shape != g.shape:
+        if fmt is None:
+            m = _draw_mask(noise_shape, p, seed, offset)
+        else:
+            m = mask if fmt == "bool" else unpack_bits(mask, noise_shape)
+        _apply_broadcast(g, dx, m, noise_shape, p)
+        return v.returned(dx, out)
+    if fmt is None:
         _regen(g, dx, _MODE_NONE, _EMPTY_BOOL, _EMPTY_BITS, seed, offset, p)
         return v.returned(dx, out)
-    mask, fmt = v.as_mask_array(mask, g.shape, g.size)
-    scale = scale_for(p, g.dtype)
+    half = half_code(g.dtype)
     if fmt == "bool":
-        _run(g, dx, _APPLY_BOOL, np.ascontiguousarray(mask).reshape(-1), scale)
+        _run(g, dx, _kernels("bool", half), np.ascontiguousarray(mask).reshape(-1), _scale(p, g.dtype))
     else:
-        _run(g, dx, _APPLY_BITS, np.ascontiguousarray(mask), scale)
+        _run(g, dx, _kernels("bits", half), np.ascontiguousarray(mask), _scale(p, g.dtype))
     return v.returned(dx, out)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import validate as v
+from .half import compute_dtype
 from .stream import MASK32, SHIFT32, keep_threshold, philox4x32_10, scale_for, split_seed
 
 NAME = "reference"
@@ -52,28 +53,34 @@ def unpack_bits(bits: np.ndarray, shape) -> np.ndarray:
 
 
 def _apply(x: np.ndarray, kept: np.ndarray, p: float, out) -> np.ndarray:
-    y = np.empty(x.shape, dtype=x.dtype) if out is None else out
+    """``(x * m) * scale`` in ``x``'s compute dtype (float32 for the 16-bit formats), rounded
+    once to ``x``'s dtype; ``kept`` broadcasts against ``x`` (a noise_shape mask)."""
+    y = np.empty_like(x) if out is None else out  # order 'K': the input's memory layout
+    work = compute_dtype(x.dtype)
     with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 -> NaN and max * scale -> inf are IEEE's answers
-        np.multiply(x, kept.astype(x.dtype), out=y)  # m is exactly 0 or 1: x*m is x or a signed zero
-        np.multiply(y, scale_for(p, x.dtype), out=y)
+        t = x.astype(work) * kept.astype(work)  # m is exactly 0 or 1: x*m is x or a signed zero
+        t *= scale_for(p, work)
+        y[...] = t.astype(x.dtype)  # the one rounding of a 16-bit format; exact otherwise
     return y
 
 
-def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", out=None):
+def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", out=None, noise_shape=None):
     """Inverted dropout: ``y = (x * m) * (1 / (1 - p))`` with ``m`` drawn from the stream.
 
-    Returns ``(y, mask)``: ``y`` a new C-ordered array of ``x``'s shape and dtype (or ``out``),
-    ``mask`` a bool array of ``x``'s shape (``"bool"``), the little-endian packed bits of the
-    flattened mask (``"bits"``), or ``None``. With ``training=False`` it returns
-    ``(copy of x, None)`` and draws no random words.
+    Returns ``(y, mask)``: ``y`` a new array of ``x``'s shape, dtype and memory layout (or
+    ``out``, which may be ``x`` itself), ``mask`` a bool array of the mask's shape
+    (``"bool"``), the little-endian packed bits of the flattened mask (``"bits"``), or
+    ``None``. The mask's shape is ``x.shape``, or ``noise_shape``: one decision per mask
+    element, broadcast over the axes where ``noise_shape`` is 1. With ``training=False`` it
+    returns ``(copy of x, None)`` and draws no random words.
     """
-    x, p, seed, offset, training, mask_format, y_view = v.numpy_forward_args(
-        x, p, seed, offset, training, mask_format, out)
+    x, p, seed, offset, training, mask_format, y_view, noise_shape = v.numpy_forward_args(
+        x, p, seed, offset, training, mask_format, out, noise_shape)
     if not training:
-        y = np.empty(x.shape, dtype=x.dtype) if y_view is None else y_view
+        y = np.empty_like(x) if y_view is None else y_view
         y[...] = x
         return v.returned(y, out), None
-    kept = keep_mask(x.shape, p, seed, offset)
+    kept = keep_mask(x.shape if noise_shape is None else noise_shape, p, seed, offset)
     y = v.returned(_apply(x, kept, p, y_view), out)
     if mask_format == "bool":
         return y, kept
@@ -82,16 +89,19 @@ def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", 
     return y, None
 
 
-def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None):
+def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None, noise_shape=None):
     """``grad_x = (grad_y * m) * (1 / (1 - p))`` with the forward call's mask.
 
     ``m`` comes from ``mask`` (either stored format) or, when ``mask`` is None, is
-    regenerated from ``seed`` and ``offset``. Returns a new array (or ``out``).
+    regenerated from ``seed`` and ``offset``; ``noise_shape`` as in the forward call. Returns
+    a new array (or ``out``, which may be ``grad_y`` itself).
     """
-    g, p, seed, offset, dx_view = v.numpy_backward_args(grad_y, p, mask, seed, offset, out)
+    g, p, seed, offset, dx_view, noise_shape = v.numpy_backward_args(grad_y, p, mask, seed, offset, out,
+                                                                     noise_shape)
+    mshape = g.shape if noise_shape is None else noise_shape
     if mask is not None:
-        mask, fmt = v.as_mask_array(mask, g.shape, g.size)
-        kept = mask if fmt == "bool" else unpack_bits(mask, g.shape)
+        mask, fmt = v.as_mask_array(mask, g.shape, noise_shape)
+        kept = mask if fmt == "bool" else unpack_bits(mask, mshape)
     else:
-        kept = keep_mask(g.shape, p, seed, offset)
+        kept = keep_mask(mshape, p, seed, offset)
     return v.returned(_apply(g, kept, p, dx_view), out)

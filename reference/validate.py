@@ -11,9 +11,11 @@ import numbers
 
 import numpy as np
 
+from .half import BFLOAT16, FLOAT16
 from .stream import STREAM_END
 
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+FLOAT_DTYPES = tuple(d for d in (FLOAT16, BFLOAT16, np.dtype(np.float32), np.dtype(np.float64)) if d is not None)
+_DTYPE_NAMES = "float16, bfloat16, float32 or float64"
 MASK_FORMATS = ("bool", "bits", None)
 
 
@@ -74,15 +76,45 @@ def check_float_dtype(dtype, name: str) -> np.dtype:
     try:
         dtype = np.dtype(dtype)
     except TypeError:
-        raise TypeError(f"{name} must have dtype float32 or float64, got {dtype!r}") from None
+        raise TypeError(f"{name} must have dtype {_DTYPE_NAMES}, got {dtype!r}") from None
     if dtype.kind == "f" and not dtype.isnative:
         raise TypeError(
             f"{name} has non-native byte order ({dtype.str}); the kernels read native floats: "
             f"convert with {name}.astype({name}.dtype.newbyteorder('='))"
         )
     if dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must have dtype float32 or float64, got {dtype}")
+        raise TypeError(f"{name} must have dtype {_DTYPE_NAMES}, got {dtype}")
     return dtype
+
+
+def check_noise_shape(noise_shape, shape) -> tuple | None:
+    """``noise_shape`` normalized: None (one decision per element) or a tuple with, per axis,
+    ``shape[d]`` (independent) or 1 (one decision shared along the axis); ``None`` entries
+    mean ``shape[d]``."""
+    if noise_shape is None:
+        return None
+    if isinstance(noise_shape, (str, bytes)) or not hasattr(noise_shape, "__len__"):
+        raise TypeError(f"noise_shape must be None or a tuple of ints, got {type(noise_shape).__name__}")
+    if len(noise_shape) != len(shape):
+        raise ValueError(
+            f"noise_shape must have one entry per dimension of x ({len(shape)}), got {tuple(noise_shape)}"
+        )
+    out = []
+    for d, (k, n) in enumerate(zip(noise_shape, shape)):
+        if k is None:
+            k = n
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral):
+            raise TypeError(f"noise_shape[{d}] must be an int (1 or x.shape[{d}] = {n}) or None, got {k!r}")
+        k = int(k)
+        if k not in (1, n):
+            raise ValueError(f"noise_shape[{d}] must be 1 (shared) or x.shape[{d}] = {n}, got {k}")
+        out.append(k)
+    return tuple(out)
+
+
+def n_mask_elements(shape, noise_shape) -> int:
+    """Stream positions a call consumes: one per mask element."""
+    return math.prod(shape if noise_shape is None else noise_shape)
 
 
 def n_mask_bytes(numel: int) -> int:
@@ -90,15 +122,13 @@ def n_mask_bytes(numel: int) -> int:
     return (numel + 7) // 8
 
 
-def mask_format_of(mask_shape, mask_dtype, shape, numel: int) -> str:
-    """Which stored format ``mask`` is, checked against the gradient's shape."""
+def mask_format_of(mask_shape, mask_dtype, shape, numel: int, what: str = "the gradient's shape") -> str:
+    """Which stored format ``mask`` is, checked against the mask's ``shape`` (the gradient's,
+    or ``noise_shape``) and its ``numel`` elements."""
     mask_dtype = np.dtype(mask_dtype)
     if mask_dtype == np.bool_:
         if tuple(mask_shape) != tuple(shape):
-            raise ValueError(
-                f"mask of dtype bool must have the gradient's shape {tuple(shape)}, "
-                f"got {tuple(mask_shape)}"
-            )
+            raise ValueError(f"mask of dtype bool must have {what} {tuple(shape)}, got {tuple(mask_shape)}")
         return "bool"
     if mask_dtype == np.uint8:
         want = n_mask_bytes(numel)
@@ -143,12 +173,15 @@ def as_float_array(x, name: str) -> np.ndarray:
     return x
 
 
-def as_mask_array(mask, shape, numel: int) -> tuple[np.ndarray, str]:
+def as_mask_array(mask, shape, noise_shape=None) -> tuple[np.ndarray, str]:
+    """``mask`` (of a gradient of ``shape``) as a base-class view, and its format."""
     refuse_masked(mask, "mask")
     if not isinstance(mask, np.ndarray):
         raise TypeError(f"mask must be a NumPy array of dtype bool or uint8, got {type(mask).__name__}")
     mask = np.asarray(mask)
-    return mask, mask_format_of(mask.shape, mask.dtype, shape, numel)
+    mshape = tuple(shape) if noise_shape is None else noise_shape
+    what = "the gradient's shape" if noise_shape is None else "shape noise_shape ="
+    return mask, mask_format_of(mask.shape, mask.dtype, mshape, math.prod(mshape), what)
 
 
 def check_out(out, like: np.ndarray, name: str = "out", *inputs: np.ndarray) -> np.ndarray | None:
@@ -169,10 +202,19 @@ def check_out(out, like: np.ndarray, name: str = "out", *inputs: np.ndarray) -> 
         )
     if not view.flags.writeable:
         raise ValueError(f"{name} must be writeable")
-    for a in (like,) + inputs:
+    if not is_same_memory(view, like) and np.shares_memory(view, like):
+        raise ValueError(f"{name} must be the input itself (in place) or not overlap it")
+    for a in inputs:
         if a is not None and np.shares_memory(view, a):
-            raise ValueError(f"{name} must not overlap the input arrays (in-place dropout is not supported)")
+            raise ValueError(f"{name} must not overlap the mask")
     return view
+
+
+def is_same_memory(a: np.ndarray, b: np.ndarray) -> bool:
+    """The same elements at the same addresses: ``out=x`` in place, which the kernels allow
+    (each element is read before it is written, by the same loop iteration)."""
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+            and a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype)
 
 
 def returned(result, out):
@@ -180,22 +222,24 @@ def returned(result, out):
     return result if out is None else out
 
 
-def numpy_forward_args(x, p, seed, offset, training, mask_format, out):
+def numpy_forward_args(x, p, seed, offset, training, mask_format, out, noise_shape=None):
     """Every forward argument of a NumPy backend, checked; returns them normalized, in order
     (``out`` as the base-class view to write into)."""
     x = as_float_array(x, "x")
     p = check_p(p)
     training = check_training(training)
     mask_format = check_mask_format(mask_format)
-    seed, offset = check_seed_offset(seed, offset, x.size)
-    return x, p, seed, offset, training, mask_format, check_out(out, x)
+    noise_shape = check_noise_shape(noise_shape, x.shape)
+    seed, offset = check_seed_offset(seed, offset, n_mask_elements(x.shape, noise_shape))
+    return x, p, seed, offset, training, mask_format, check_out(out, x), noise_shape
 
 
-def numpy_backward_args(grad_y, p, mask, seed, offset, out):
-    """``(grad_y, p, seed, offset, out)`` of a NumPy backend's backward, checked (the mask is
-    checked by :func:`as_mask_array`)."""
+def numpy_backward_args(grad_y, p, mask, seed, offset, out, noise_shape=None):
+    """``(grad_y, p, seed, offset, out, noise_shape)`` of a NumPy backend's backward, checked
+    (the mask is checked by :func:`as_mask_array`)."""
     g = as_float_array(grad_y, "grad_y")
     p = check_p(p)
-    seed, offset = check_backward_source(mask, seed, offset, g.size)
+    noise_shape = check_noise_shape(noise_shape, g.shape)
+    seed, offset = check_backward_source(mask, seed, offset, n_mask_elements(g.shape, noise_shape))
     mask_view = np.asarray(mask) if isinstance(mask, np.ndarray) else None
-    return g, p, seed, offset, check_out(out, g, "out", mask_view)
+    return g, p, seed, offset, check_out(out, g, "out", mask_view), noise_shape
