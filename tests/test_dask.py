@@ -1,0 +1,336 @@
+"""The "dask" backend (kernels/dask.py): bit for bit the reference on the whole array, whatever
+the chunking (regular, irregular, splitting any axis, the last included), with the synchronous
+scheduler and with a distributed LocalCluster of worker processes. Also the runs entry
+(kernels/cpu_runs.py) on its own. Skipped without the [dask] extra."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+dask = pytest.importorskip("dask")
+
+import kernels  # noqa: E402
+from kernels import dask as kd  # noqa: E402
+from reference import dropout as ref  # noqa: E402
+from reference.stream import keep_threshold, scale_for  # noqa: E402
+
+SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+SEED = 2**40 + 12345  # > 2**32: both key words matter
+OFFSETS = (0, 6, 2**61 + 3)  # 6 and 2**61 + 3 are not multiples of 4 (nor of 8)
+CHUNK_KERNELS = ["cpu", "reference"] + (["cuda"] if not SIMULATED and "cuda" in kernels.BACKENDS else [])
+
+# (id, shape, chunks): regular and irregular chunks along every axis, the last axis split too
+CASES = [
+    ("0d", (), ()),
+    ("1d-regular", (37,), (10,)),
+    ("1d-irregular", (37,), ((5, 13, 19),)),
+    ("1d-empty", (0,), ((0,),)),
+    ("2d-rows", (9, 11), ((2, 3, 4), (11,))),
+    ("2d-split-last", (9, 11), ((4, 5), (3, 8))),
+    ("2d-columns", (9, 11), ((9,), (1, 4, 6))),
+    ("2d-empty-axis", (4, 0), ((1, 3), (0,))),
+    ("3d-irregular", (5, 6, 7), ((2, 3), (1, 5), (7,))),
+    ("3d-split-last", (5, 6, 7), ((5,), (6,), (2, 2, 3))),
+    ("3d-all", (5, 6, 7), ((1, 4), (4, 2), (3, 4))),
+    ("4d-lead", (3, 4, 5, 6), ((1, 2), (2, 2), (5,), (6,))),
+    ("4d-all", (3, 4, 5, 6), ((3,), (1, 3), (2, 3), (4, 2))),
+]
+CASE_IDS = [c[0] for c in CASES]
+
+
+def _values(shape, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal(shape).astype(dtype)
+    flat = a.reshape(-1)
+    flat[::11] = np.nan  # a dropped NaN or infinity must come out NaN, a dropped -0.0 stays -0.0
+    flat[1::11] = np.inf
+    flat[2::11] = -0.0
+    return a
+
+
+def _bits(a):
+    """The bytes of an array: NaN payloads and signed zeros compared too."""
+    a = np.ascontiguousarray(a)
+    return a.view(np.uint8) if a.dtype.kind == "f" else a
+
+
+def _same(got, want):
+    assert isinstance(got, np.ndarray), type(got)
+    assert got.shape == want.shape and got.dtype == want.dtype, (got.shape, got.dtype, want.shape, want.dtype)
+    assert np.array_equal(_bits(got), _bits(want))
+
+
+def _darray(a, chunks):
+    return da.from_array(a, chunks=chunks if chunks else ())
+
+
+def _bits_allowed(shape, chunks):
+    return not isinstance(kd.bits_chunks(da.from_array(np.empty(shape), chunks=chunks or ()).chunks, shape), str)
+
+
+# --- the runs entry on its own --------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_runs,run_len", [(1, 1), (3, 5), (4, 2049), (300, 3), (2, 9000)])
+def test_runs_entry_matches_the_reference_at_any_start(n_runs, run_len, dtype):
+    from kernels import cpu_runs
+
+    rng = np.random.default_rng(n_runs * run_len)
+    starts = rng.integers(0, 2**62, n_runs, dtype=np.uint64) * np.uint64(3) + np.uint64(1)  # any residue mod 4
+    x = _values((n_runs, run_len), dtype)
+    want_keep = np.stack([ref.stream_words(run_len, SEED, int(s)) < keep_threshold(0.3) for s in starts])
+    with np.errstate(invalid="ignore"):
+        want_y = (x * want_keep.astype(dtype)) * scale_for(0.3, dtype)
+    y, mask = cpu_runs.dropout_runs(x, starts, 0.3, SEED)
+    _same(y, want_y)
+    _same(mask, want_keep)
+    y2, none = cpu_runs.dropout_runs(np.asfortranarray(x), starts, 0.3, SEED, store_mask=False)
+    assert none is None
+    _same(y2, want_y)
+    _same(cpu_runs.keep_runs(starts, run_len, 0.3, SEED), want_keep)
+
+
+def test_run_layout_of_a_block():
+    shape = (3, 4, 5)
+    whole = np.arange(60).reshape(shape)
+    for loc in ([(1, 3), (1, 3), (2, 4)], [(1, 3), (0, 4), (0, 5)], [(1, 3), (1, 2), (0, 5)], [(0, 3), (0, 4), (0, 5)]):
+        n_runs, run_len, _ = kd.run_shape(loc, shape)
+        starts = kd.run_starts(loc, shape)
+        block = whole[tuple(slice(a, b) for a, b in loc)].reshape(n_runs, run_len)
+        assert np.array_equal(block, starts[:, None] + np.arange(run_len))
+    assert kd.run_shape([(1, 3), (0, 4), (0, 5)], shape)[:2] == (1, 40)  # whole trailing axes: ONE run
+
+
+# --- invariance: synchronous scheduler ------------------------------------------------
+
+
+@pytest.mark.parametrize("chunk_kernel", CHUNK_KERNELS)
+@pytest.mark.parametrize("cid,shape,chunks", CASES, ids=CASE_IDS)
+def test_forward_and_backward_equal_the_reference_on_the_whole_array(cid, shape, chunks, chunk_kernel):
+    for k, (dtype, p, offset) in enumerate([(np.float32, 0.3, OFFSETS[1]), (np.float64, 0.3, OFFSETS[2]),
+                                           (np.float32, 0.0, OFFSETS[2]), (np.float64, 1.0, OFFSETS[1]),
+                                           (np.float32, 0.3, OFFSETS[0])]):
+        x = _values(shape, dtype, seed=k)
+        gy = _values(shape, dtype, seed=k + 100)
+        dx = _darray(x, chunks)
+        dg = _darray(gy, chunks)
+        formats = ["bool", None] + (["bits"] if _bits_allowed(shape, chunks) else [])
+        for fmt in formats:
+            y, mask = kd.dropout_forward(dx, p, seed=SEED, offset=offset, mask_format=fmt, kernel=chunk_kernel)
+            assert isinstance(y, da.Array) and y.chunks == dx.chunks
+            y, mask = dask.compute(y, mask, scheduler="sync")
+            want_y, want_mask = ref.dropout_forward(x, p, seed=SEED, offset=offset, mask_format=fmt)
+            _same(y, want_y)
+            if fmt is None:
+                assert mask is None
+            else:
+                _same(mask, want_mask)
+        want_dx = ref.dropout_backward(gy, p, seed=SEED, offset=offset)
+        got = kd.dropout_backward(dg, p, seed=SEED, offset=offset, kernel=chunk_kernel)
+        assert got.chunks == dg.chunks
+        _same(got.compute(scheduler="sync"), want_dx)
+        # stored masks, made by the reference on the whole array, in chunks of their own
+        for fmt in ("bool", "bits"):
+            _, m = ref.dropout_forward(x, p, seed=SEED, offset=offset, mask_format=fmt)
+            for m_in in (m, da.from_array(m, chunks=3 if m.ndim else ())):
+                got = kd.dropout_backward(dg, p, mask=m_in, kernel=chunk_kernel)
+                assert got.chunks == dg.chunks
+                _same(got.compute(scheduler="sync"), want_dx)
+
+
+@pytest.mark.parametrize("cid,shape,chunks", [c for c in CASES if c[1] and 0 not in c[1]],
+                         ids=[c[0] for c in CASES if c[1] and 0 not in c[1]])
+def test_rechunked_input_gives_the_same_bits(cid, shape, chunks):
+    x = _values(shape, np.float32)
+    a = _darray(x, chunks)
+    y1, m1 = kd.dropout_forward(a, 0.5, seed=SEED, offset=7)
+    other = tuple(max(1, s // 2) for s in shape)  # a different, regular chunking
+    y2, m2 = kd.dropout_forward(a.rechunk(other), 0.5, seed=SEED, offset=7)
+    assert y2.chunks != y1.chunks or len(y1.chunks[0]) == 1
+    r1 = dask.compute(y1, m1, scheduler="sync")
+    r2 = dask.compute(y2, m2, scheduler="sync")
+    _same(r1[0], r2[0])
+    _same(r1[1], r2[1])
+
+
+def test_threaded_scheduler_gives_the_same_bits():
+    x = _values((64, 1000), np.float32)  # blocks of 2^13+ elements may take the thread pool
+    want_y, want_m = ref.dropout_forward(x, 0.3, seed=SEED, offset=5)
+    y, m = kd.dropout_forward(da.from_array(x, chunks=(16, 300)), 0.3, seed=SEED, offset=5)
+    y, m = dask.compute(y, m, scheduler="threads", num_workers=4)
+    _same(y, want_y)
+    _same(m, want_m)
+
+
+def test_split_along_the_leading_axis_equals_offsets():
+    """The Dask result of a block is the CPU kernel's at offset = the block's first position."""
+    x = _values((6, 10), np.float64)
+    y, _ = kd.dropout_forward(da.from_array(x, chunks=(2, 10)), 0.3, seed=SEED, offset=3, mask_format=None)
+    y = y.compute(scheduler="sync")
+    for r in range(0, 6, 2):
+        part, _ = kernels.BACKENDS["cpu"].dropout_forward(x[r:r + 2], 0.3, seed=SEED, offset=3 + 10 * r,
+                                                          mask_format=None)
+        _same(y[r:r + 2], part)
+
+
+def test_bits_layout_and_refusals():
+    x = _values((10, 16), np.float32)
+    want_y, want_bits = ref.dropout_forward(x, 0.3, seed=SEED, offset=1, mask_format="bits")
+    y, bits = kd.dropout_forward(da.from_array(x, chunks=(3, 16)), 0.3, seed=SEED, offset=1, mask_format="bits")
+    assert bits.ndim == 1 and bits.dtype == np.uint8 and bits.chunks == ((6, 6, 6, 2),)
+    _same(bits.compute(scheduler="sync"), want_bits)
+    x1 = _values((45,), np.float32)  # last block of 5: its byte has 3 unused zero bits
+    _, b1 = kd.dropout_forward(da.from_array(x1, chunks=8), 0.3, seed=SEED, offset=9, mask_format="bits")
+    _same(b1.compute(scheduler="sync"), ref.dropout_forward(x1, 0.3, seed=SEED, offset=9, mask_format="bits")[1])
+    with pytest.raises(ValueError, match="mask_format='bits'.*separate runs"):
+        kd.dropout_forward(da.from_array(x, chunks=(5, 8)), 0.3, seed=SEED, mask_format="bits")
+    with pytest.raises(ValueError, match="mask_format='bits'.*multiple of 8"):
+        kd.dropout_forward(da.from_array(x1, chunks=10), 0.3, seed=SEED, mask_format="bits")
+
+
+def test_mask_and_output_computed_once():
+    calls = []
+
+    def source(block):
+        if block.size:  # dask calls it once on an empty meta array
+            calls.append(1)
+        return block
+
+    x = da.from_array(_values((8, 8), np.float32), chunks=4).map_blocks(source, dtype=np.float32)
+    y, m = kd.dropout_forward(x, 0.3, seed=SEED)
+    assert calls == []  # lazy: nothing ran
+    dask.compute(y, m, scheduler="sync")
+    assert len(calls) == 4  # one pass over each block gives both outputs
+
+
+def test_evaluation_mode_returns_a_copy_and_no_mask():
+    x = _values((5, 4), np.float32)
+    y, m = kd.dropout_forward(da.from_array(x, chunks=2), 0.3, seed=SEED, training=False)
+    assert m is None
+    _same(y.compute(scheduler="sync"), x)
+
+
+def test_bad_arguments():
+    x = da.from_array(np.ones((4, 4), np.float32), chunks=2)
+    with pytest.raises(TypeError, match="x must be a dask array"):
+        kd.dropout_forward(np.ones(4, np.float32), 0.3, seed=1)
+    with pytest.raises(TypeError, match="grad_y must be a dask array"):
+        kd.dropout_backward(np.ones(4, np.float32), 0.3, seed=1)
+    with pytest.raises(TypeError, match="mask must be"):
+        kd.dropout_backward(x, 0.3, mask=[1, 0])
+    with pytest.raises(TypeError, match="x must have dtype"):
+        kd.dropout_forward(x.astype(np.int32), 0.3, seed=1)
+    with pytest.raises(ValueError, match="p must be in"):
+        kd.dropout_forward(x, 1.5, seed=1)
+    with pytest.raises(ValueError, match="seed must be in"):
+        kd.dropout_forward(x, 0.3, seed=2**64)
+    with pytest.raises(ValueError, match="offset"):
+        kd.dropout_forward(x, 0.3, seed=1, offset=2**64 - 3)
+    with pytest.raises(ValueError, match="mask_format"):
+        kd.dropout_forward(x, 0.3, seed=1, mask_format="bytes")
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        kd.dropout_forward(x, 0.3, seed=1, kernel="tpu")
+    with pytest.raises(TypeError, match="out must be None"):
+        kd.dropout_forward(x, 0.3, seed=1, out=x)
+    with pytest.raises(ValueError, match="needs the forward mask"):
+        kd.dropout_backward(x, 0.3)
+    with pytest.raises(ValueError, match="gradient's shape"):
+        kd.dropout_backward(x, 0.3, mask=da.ones((4, 3), dtype=bool))
+    with pytest.raises(ValueError, match="ceil"):
+        kd.dropout_backward(x, 0.3, mask=da.ones(3, dtype=np.uint8))
+    with pytest.raises(ValueError, match="unknown chunk sizes"):
+        kd.dropout_forward(x[x > 0], 0.3, seed=1)
+
+
+@pytest.mark.skipif("cuda" in kernels.BACKENDS and not SIMULATED, reason="a GPU is present")
+def test_cuda_kernel_refused_clearly_without_a_gpu():
+    if "cuda" in kernels.BACKENDS:
+        pytest.skip("the CUDA simulator is on")
+    with pytest.raises(ValueError, match="kernel='cuda' is not available"):
+        kd.dropout_forward(da.ones(4, dtype=np.float32), 0.3, seed=1, kernel="cuda")
+
+
+@pytest.mark.skipif("cuda" not in kernels.BACKENDS, reason="no GPU and no CUDA simulator")
+@pytest.mark.parametrize("chunks", [((2, 1), (5,)), ((3,), (2, 3))], ids=["one-run", "runs"])
+def test_cuda_kernel_tiny(chunks):
+    x = _values((3, 5), np.float32)
+    y, m = kd.dropout_forward(da.from_array(x, chunks=chunks), 0.3, seed=SEED, offset=6, kernel="cuda")
+    y, m = dask.compute(y, m, scheduler="sync")
+    want_y, want_m = ref.dropout_forward(x, 0.3, seed=SEED, offset=6)
+    _same(np.asarray(y), want_y)
+    _same(np.asarray(m), want_m)
+    g = kd.dropout_backward(da.from_array(x, chunks=chunks), 0.3, seed=SEED, offset=6, kernel="cuda")
+    _same(np.asarray(g.compute(scheduler="sync")), ref.dropout_backward(x, 0.3, seed=SEED, offset=6))
+
+
+# --- invariance: dask.distributed, worker processes -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def client():
+    distributed = pytest.importorskip("distributed")
+    if SIMULATED:
+        pytest.skip("the core lane runs the distributed tests")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  worker_dashboard_address=None) as cluster, distributed.Client(cluster) as c:
+        yield c
+
+
+@pytest.mark.parametrize("cid,shape,chunks", [c for c in CASES if c[0] in ("1d-irregular", "2d-split-last",
+                                                                               "3d-all", "4d-all")],
+                         ids=["1d-irregular", "2d-split-last", "3d-all", "4d-all"])
+def test_distributed_local_cluster_gives_the_reference_bits(client, cid, shape, chunks):
+    for dtype, p, offset in [(np.float32, 0.3, OFFSETS[1]), (np.float64, 0.7, OFFSETS[2])]:
+        x = _values(shape, dtype)
+        dx = _darray(x, chunks)
+        formats = ["bool", None] + (["bits"] if _bits_allowed(shape, chunks) else [])
+        want_dx = ref.dropout_backward(x, p, seed=SEED, offset=offset)
+        for fmt in formats:
+            y, m = kd.dropout_forward(dx, p, seed=SEED, offset=offset, mask_format=fmt)
+            back = kd.dropout_backward(dx, p, seed=SEED, offset=offset)
+            if fmt is None:
+                y, back = client.compute([y, back], sync=True)
+            else:
+                back_m = kd.dropout_backward(dx, p, mask=m)
+                y, m, back, back_m = client.compute([y, m, back, back_m], sync=True)
+                _same(m, ref.dropout_forward(x, p, seed=SEED, offset=offset, mask_format=fmt)[1])
+                _same(back_m, want_dx)
+            _same(y, ref.dropout_forward(x, p, seed=SEED, offset=offset, mask_format=None)[0])
+            _same(back, want_dx)
+
+
+def test_distributed_blocks_run_on_both_workers(client):
+    """Blocks land on different worker processes and still give the whole array's bits."""
+    import distributed
+
+    x = _values((64, 2000), np.float32)
+    source = da.from_array(x, chunks=(8, 700), inline_array=True)  # no one task holds all of x
+    y, m = kd.dropout_forward(source, 0.4, seed=SEED, offset=11)
+    y, m = client.persist([y, m])
+    distributed.wait([y, m])
+    where = client.who_has(y)
+    workers = {w for ws in where.values() for w in ws}
+    y, m = client.compute([y, m], sync=True)
+    want_y, want_m = ref.dropout_forward(x, 0.4, seed=SEED, offset=11)
+    _same(y, want_y)
+    _same(m, want_m)
+    assert len(workers) == 2, where
+
+
+@pytest.mark.slow
+def test_distributed_larger_array(client):
+    n = 1 << 24
+    x = da.arange(n, chunks=(1 << 21) + 5, dtype=np.float32).reshape(1 << 12, 1 << 12).rechunk((1000, 1500))
+    y, m = kd.dropout_forward(x, 0.5, seed=SEED, offset=3)
+    kept, total = client.compute([m.sum(), y.sum(dtype=np.float64)], sync=True)
+    xs = np.arange(n, dtype=np.float32).reshape(1 << 12, 1 << 12)
+    want_y, want_m = kernels.BACKENDS["cpu"].dropout_forward(xs, 0.5, seed=SEED, offset=3)
+    assert kept == want_m.sum()
+    assert total == want_y.sum(dtype=np.float64)
