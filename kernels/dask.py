@@ -18,7 +18,12 @@ carries no positions and a rechunked or moved block draws the same words:
 * several runs: :mod:`kernels.cpu_runs` (compiled, one start position per run), the
   reference's vectorized Philox on the block's positions, or a small CUDA kernel.
 
-Masks: ``"bool"`` (a Dask array of ``x``'s shape and chunks) and ``None`` always; ``"bits"``
+``noise_shape`` (docs/RNG_STREAM.md): the mask has that smaller shape and position ``offset + j``
+for its element ``j``; a block of ``x`` reads the box of the mask it broadcasts from (index 0
+along the shared axes), found as runs in the mask's shape in the same way.
+
+Masks: ``"bool"`` (a Dask array of the mask's shape, chunked as ``x`` along the independent
+axes, one chunk along the shared ones) and ``None`` always; ``"bits"``
 (a 1-D ``uint8`` Dask array, ``np.packbits(mask.ravel(), bitorder="little")``) when every
 block is one run and every non-empty block but the last holds a multiple of 8 elements, so
 that each block's bytes are whole bytes of the array's packed mask; otherwise ``ValueError``.
@@ -28,7 +33,6 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 
 import numpy as np
 
@@ -73,12 +77,13 @@ def run_starts(location, shape) -> np.ndarray:
     return starts
 
 
-def _stream_starts(block_info, offset):
-    info = block_info[0]
-    location, shape = info["array-location"], tuple(info["shape"])
-    n_runs, run_len, _ = run_shape(location, shape)
-    rel = run_starts(location, shape)
-    return n_runs, run_len, rel.astype(np.uint64) + np.uint64(offset)
+def mask_location(location, shape, noise_shape):
+    """Location and shape, in the mask, of the block of ``x`` at ``location``: the block itself,
+    or with ``noise_shape`` its box in the smaller mask (index 0 along the shared axes)."""
+    if noise_shape is None:
+        return [tuple(loc) for loc in location], tuple(shape)
+    return ([tuple(loc) if k == n else (0, 1) for loc, k, n in zip(location, noise_shape, shape)],
+            tuple(noise_shape))
 
 
 # --- per-chunk kernels (they run on the workers) ---------------------------------------
@@ -104,37 +109,48 @@ def _keep_runs(kernel, starts, run_len, p, seed, like):
     return words_for_positions(g, seed) < keep_threshold(p)
 
 
-def _forward_block(x, p, seed, offset, mask_format, kernel, block_info=None):
+def _forward_block(x, p, seed, offset, mask_format, kernel, noise_shape=None, block_info=None):
     """One block of the forward (or of backward without a stored mask: ``mask_format=None``).
-    Returns ``y``, or ``(y, mask)`` when a mask is stored."""
-    n_runs, run_len, starts = _stream_starts(block_info, offset)
-    if x.size == 0:
+    Returns ``y``, or ``(y, mask)`` when a mask is stored (with ``noise_shape``, the block's
+    box of the small mask)."""
+    info = block_info[0]
+    mloc, mshape = mask_location(info["array-location"], tuple(info["shape"]), noise_shape)
+    n_runs, run_len, _ = run_shape(mloc, mshape)
+    starts = run_starts(mloc, mshape).astype(np.uint64) + np.uint64(offset)
+    block_ns = None if noise_shape is None else tuple(b - a for a, b in mloc)
+    ns_kw = {} if block_ns is None else {"noise_shape": block_ns}
+    mask_shape = x.shape if block_ns is None else block_ns
+    if x.size == 0 or n_runs * run_len == 0:
         y = np.empty(x.shape, dtype=x.dtype)
-        mask = {None: None, "bool": np.empty(x.shape, dtype=np.bool_), "bits": np.empty(0, dtype=np.uint8)}[mask_format]
+        mask = {None: None, "bool": np.zeros(mask_shape, dtype=np.bool_),
+                "bits": np.zeros(v.n_mask_bytes(math.prod(mask_shape)), dtype=np.uint8)}[mask_format]
     elif n_runs == 1:  # one contiguous range of positions: the backend itself, at its offset
-        y, mask = _backend(kernel).dropout_forward(x, p, seed=seed, offset=int(starts[0]), mask_format=mask_format)
+        y, mask = _backend(kernel).dropout_forward(x, p, seed=seed, offset=int(starts[0]), mask_format=mask_format,
+                                                   **ns_kw)
     elif mask_format == "bits":  # refused when the graph is built; a guard for hand-made graphs
         raise ValueError("mask_format='bits' needs blocks that are each one run of positions")
-    elif kernel == "cpu" and x.dtype in (np.float32, np.float64):  # the fused compiled entry
+    elif kernel == "cpu" and block_ns is None and x.dtype in (np.float32, np.float64):  # the fused compiled entry
         from . import cpu_runs
 
         y2, mask = cpu_runs.dropout_runs(x.reshape(n_runs, run_len), starts, p, seed,
                                          store_mask=mask_format == "bool")
         y = y2.reshape(x.shape)
         mask = None if mask is None else mask.reshape(x.shape)
-    else:  # keep mask of the runs, then the backend's elementwise apply: (x * m) * scale
-        mask = _keep_runs(kernel, starts, run_len, p, seed, x).reshape(x.shape)
-        y = _backend(kernel).dropout_backward(x, p, mask=mask)
+    else:  # keep mask of the runs, then the backend's apply from a stored mask: (x * m) * scale
+        mask = _keep_runs(kernel, starts, run_len, p, seed, x).reshape(mask_shape)
+        y = _backend(kernel).dropout_backward(x, p, mask=mask, **ns_kw)
         if mask_format is None:
             mask = None
     return y if mask_format is None else (y, mask)
 
 
-def _backward_mask_block(g, mask, p, kernel):
-    """One block of backward from a stored mask block (bool of the block's shape, or its bits)."""
+def _backward_mask_block(g, mask, p, kernel, noise_shape=None):
+    """One block of backward from a stored mask block (bool of the mask block's shape, or its
+    bits); ``noise_shape``: the mask block's shape, when the mask is smaller than ``g``."""
     if g.size == 0:
         return np.empty(g.shape, dtype=g.dtype)
-    return _backend(kernel).dropout_backward(g, p, mask=mask)
+    ns_kw = {} if noise_shape is None else {"noise_shape": noise_shape}
+    return _backend(kernel).dropout_backward(g, p, mask=mask, **ns_kw)
 
 
 def _unpack(bits):
@@ -240,21 +256,6 @@ def _check_out(out):
                         "returns new lazy arrays")
 
 
-def _check_noise_shape(noise_shape, shape):
-    if noise_shape is None:
-        return None
-    if not isinstance(noise_shape, (tuple, list)) or len(noise_shape) != len(shape):
-        raise ValueError(f"noise_shape must be None or a tuple with one entry per dimension of x {tuple(shape)}, "
-                         f"got {noise_shape!r}")
-    ns = tuple(shape[d] if s is None else s for d, s in enumerate(noise_shape))
-    for d, s in enumerate(ns):
-        if isinstance(s, (bool, np.bool_)) or not isinstance(s, numbers.Integral) or s not in (1, shape[d]):
-            raise ValueError(f"noise_shape[{d}] must be x.shape[{d}] = {shape[d]}, 1 or None, got {s!r}")
-    if ns == tuple(shape):
-        return None
-    raise NotImplementedError("noise_shape other than x.shape is not supported by the dask backend yet")
-
-
 def _block_locations(chunks):
     """Yield ``(block index, location)`` in C block order."""
     bounds = [np.concatenate([[0], np.cumsum(c)]).astype(int).tolist() for c in chunks]
@@ -281,95 +282,132 @@ def bits_chunks(chunks, shape):
     return [(s + 7) // 8 for _, s in sizes]
 
 
-def _flat_array(src, getter, chunks1d, dtype, prefix):
-    """A 1-D Dask array whose block ``f`` is ``getter(src block f)``, blocks in C order."""
-    name = f"{prefix}-{tokenize(src.name, getter)}"
-    dsk = {(name, f): (getter, (src.name,) + idx) for f, idx in enumerate(np.ndindex(*src.numblocks))}
-    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[src])
-    return da.Array(graph, name, chunks=(tuple(chunks1d),), dtype=dtype, meta=np.empty(0, dtype=dtype))
+class _Layout:
+    """Where the mask lies for an array of ``shape`` in ``chunks``: its shape (``x.shape`` or
+    ``noise_shape``), its chunks (``x``'s, and one chunk of 1 along each shared axis) and, for
+    each block of ``x``, the index of the mask block it reads."""
+
+    def __init__(self, shape, chunks, noise_shape):
+        self.shape = tuple(shape)
+        self.noise_shape = None if noise_shape is None or tuple(noise_shape) == self.shape else tuple(noise_shape)
+        self.mshape = self.shape if self.noise_shape is None else self.noise_shape
+        self.shared = tuple(d for d in range(len(shape)) if self.mshape[d] != self.shape[d])
+        self.mchunks = tuple((1,) if d in self.shared else tuple(c) for d, c in enumerate(chunks))
+
+    def mask_block(self, idx):
+        return tuple(0 if d in self.shared else i for d, i in enumerate(idx))
+
+    def block_noise_shape(self, mblock_idx):
+        if self.noise_shape is None:
+            return None
+        return tuple(self.mchunks[d][i] for d, i in enumerate(mblock_idx))
+
+    def bits_chunks(self):
+        return bits_chunks(self.mchunks, self.mshape)
+
+
+def _mask_array(pair, layout, mask_format, prefix):
+    """The mask output: block ``j`` of the mask is the mask of ``x``'s block ``j`` (along a
+    shared axis the first block's), as an array of the mask's shape, or packed bits in C
+    block order (1-D)."""
+    mblocks = list(np.ndindex(*[len(c) for c in layout.mchunks]))
+    if mask_format == "bool":
+        name = f"{prefix}-mask-{tokenize(pair.name, layout.mchunks)}"
+        dsk = {(name,) + j: (_second, (pair.name,) + j) for j in mblocks}
+        chunks, dtype = layout.mchunks, np.bool_
+    else:
+        name = f"{prefix}-bits-{tokenize(pair.name, layout.mchunks)}"
+        dsk = {(name, f): (_second, (pair.name,) + j) for f, j in enumerate(mblocks)}
+        chunks, dtype = (tuple(layout.bits_chunks()),), np.uint8
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[pair])
+    return da.Array(graph, name, chunks=chunks, dtype=dtype, meta=np.empty((0,) * len(chunks), dtype=dtype))
 
 
 def _meta(ndim, dtype):
     return np.empty((0,) * ndim, dtype=dtype)
 
 
-def _regen_graph(x, p, seed, offset, mask_format, kernel, name):
-    fn = functools.partial(_forward_block, p=p, seed=seed, offset=offset, mask_format=mask_format, kernel=kernel)
-    token = tokenize(x.name, p, seed, offset, mask_format, kernel)
+def _regen_graph(x, p, seed, offset, mask_format, kernel, layout, name):
+    fn = functools.partial(_forward_block, p=p, seed=seed, offset=offset, mask_format=mask_format, kernel=kernel,
+                           noise_shape=layout.noise_shape)
+    token = tokenize(x.name, p, seed, offset, mask_format, kernel, layout.noise_shape)
     if mask_format is None:
         return da.map_blocks(fn, x, dtype=x.dtype, meta=_meta(x.ndim, x.dtype), name=f"{name}-{token}"), None
     pair = da.map_blocks(fn, x, dtype=object, meta=_meta(x.ndim, object), name=f"{name}-pair-{token}")
     y = da.map_blocks(_first, pair, dtype=x.dtype, meta=_meta(x.ndim, x.dtype), name=f"{name}-y-{token}")
-    if mask_format == "bool":
-        mask = da.map_blocks(_second, pair, dtype=np.bool_, meta=_meta(x.ndim, np.bool_), name=f"{name}-mask-{token}")
-    else:
-        chunks = bits_chunks(x.chunks, x.shape)
-        mask = _flat_array(pair, _second, chunks, np.uint8, f"{name}-bits")
-    return y, mask
+    return y, _mask_array(pair, layout, mask_format, name)
 
 
-def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", out=None, kernel="cpu",
-                    noise_shape=None):
+def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", out=None, noise_shape=None,
+                    kernel="cpu"):
     """Inverted dropout of the Dask array ``x``, lazily: ``(y, mask)`` as Dask arrays, bit for bit
     the reference's on the whole array whatever the chunking. ``kernel`` is the per-chunk
-    backend (``"cpu"``, ``"reference"``, ``"cuda"``)."""
+    backend (``"cpu"``, ``"reference"``, ``"cuda"``). With ``noise_shape`` the mask has that
+    shape (chunked as ``x`` along the independent axes, one chunk along the shared ones)."""
     x = _check_dask(x, "x")
     v.check_float_dtype(x.dtype, "x")
     p = v.check_p(p)
     training = v.check_training(training)
     mask_format = v.check_mask_format(mask_format)
-    seed, offset = v.check_seed_offset(seed, offset, x.size)
+    noise_shape = v.check_noise_shape(noise_shape, x.shape)
+    seed, offset = v.check_seed_offset(seed, offset, v.n_mask_elements(x.shape, noise_shape))
     _check_out(out)
     kernel = _check_kernel(kernel)
-    _check_noise_shape(noise_shape, x.shape)
     if not training:
         return da.map_blocks(_copy, x, dtype=x.dtype, meta=x._meta), None
+    layout = _Layout(x.shape, x.chunks, noise_shape)
     if mask_format == "bits":
-        chunks = bits_chunks(x.chunks, x.shape)
+        chunks = layout.bits_chunks()
         if isinstance(chunks, str):
-            raise ValueError(f"mask_format='bits' is not possible with these chunks {x.chunks}: {chunks}; "
+            raise ValueError(f"mask_format='bits' is not possible with these chunks {layout.mchunks}: {chunks}; "
                              "use mask_format='bool' or None, or rechunk x")
-    return _regen_graph(x, p, seed, offset, mask_format, kernel, "dropout-forward")
+    return _regen_graph(x, p, seed, offset, mask_format, kernel, layout, "dropout-forward")
 
 
-def _as_dask_mask(mask, g):
+def _as_dask_mask(mask, layout):
     if isinstance(mask, np.ndarray) and not isinstance(mask, np.ma.MaskedArray):
-        return da.from_array(mask, chunks=g.chunks if mask.dtype == np.bool_ and mask.shape == g.shape else -1)
+        bool_like = mask.dtype == np.bool_ and mask.shape == layout.mshape
+        return da.from_array(mask, chunks=layout.mchunks if bool_like else -1)
     if not isinstance(mask, da.Array):
         raise TypeError(f"mask must be a dask array (or a NumPy array) of dtype bool or uint8, got {type(mask).__name__}")
     return _check_dask(mask, "mask")
 
 
-def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None, kernel="cpu", noise_shape=None):
+def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None, noise_shape=None, kernel="cpu"):
     """``grad_x = (grad_y * m) * scale`` of the Dask array ``grad_y``, lazily, with ``m`` from a
     stored mask (Dask or NumPy, either format, any chunks) or regenerated from ``seed``/``offset``."""
     g = _check_dask(grad_y, "grad_y")
     v.check_float_dtype(g.dtype, "grad_y")
     p = v.check_p(p)
-    seed, offset = v.check_backward_source(mask, seed, offset, g.size)
+    noise_shape = v.check_noise_shape(noise_shape, g.shape)
+    seed, offset = v.check_backward_source(mask, seed, offset, v.n_mask_elements(g.shape, noise_shape))
     _check_out(out)
     kernel = _check_kernel(kernel)
-    _check_noise_shape(noise_shape, g.shape)
+    layout = _Layout(g.shape, g.chunks, noise_shape)
     if mask is None:
-        return _regen_graph(g, p, seed, offset, None, kernel, "dropout-backward")[0]
-    mask = _as_dask_mask(mask, g)
-    fmt = v.mask_format_of(mask.shape, mask.dtype, g.shape, g.size)
-    fn = functools.partial(_backward_mask_block, p=p, kernel=kernel)
-    token = tokenize(g.name, mask.name, p, kernel)
+        return _regen_graph(g, p, seed, offset, None, kernel, layout, "dropout-backward")[0]
+    mask = _as_dask_mask(mask, layout)
+    what = "the gradient's shape" if layout.noise_shape is None else "noise_shape"
+    fmt = v.mask_format_of(mask.shape, mask.dtype, layout.mshape, math.prod(layout.mshape), what)
+    mblocks = list(np.ndindex(*[len(c) for c in layout.mchunks]))
     if fmt == "bits":
-        chunks = bits_chunks(g.chunks, g.shape)
-        if isinstance(chunks, str):  # blocks are not whole bytes: unpack and lay the mask out as g
-            n = g.size
+        chunks = layout.bits_chunks()
+        if isinstance(chunks, str):  # blocks are not whole bytes: unpack and lay the mask out in blocks
             unpacked = mask.map_blocks(_unpack, dtype=np.bool_, chunks=(tuple(8 * c for c in mask.chunks[0]),),
                                        meta=np.empty(0, dtype=np.bool_))
-            mask = unpacked[:n].reshape(g.shape).rechunk(g.chunks)
-        else:  # block f of g takes block f of the rechunked bits
-            bits = mask.rechunk((tuple(chunks),))
-            name = f"dropout-backward-bits-{token}"
-            dsk = {(name,) + idx: (fn, (g.name,) + idx, (bits.name, f))
-                   for f, idx in enumerate(np.ndindex(*g.numblocks))}
-            graph = HighLevelGraph.from_collections(name, dsk, dependencies=[g, bits])
-            return da.Array(graph, name, chunks=g.chunks, dtype=g.dtype, meta=_meta(g.ndim, g.dtype))
-    else:
-        mask = mask.rechunk(g.chunks)
-    return da.map_blocks(fn, g, mask, dtype=g.dtype, meta=_meta(g.ndim, g.dtype), name=f"dropout-backward-{token}")
+            mask = unpacked[:math.prod(layout.mshape)].reshape(layout.mshape).rechunk(layout.mchunks)
+            fmt = "bool"
+        else:  # mask block j is block f (its C order) of the rechunked bits
+            mask = mask.rechunk((tuple(chunks),))
+            flat = {j: f for f, j in enumerate(mblocks)}
+    if fmt == "bool":
+        mask = mask.rechunk(layout.mchunks)
+    token = tokenize(g.name, mask.name, p, kernel, layout.noise_shape)
+    name = f"dropout-backward-{token}"
+    dsk = {}
+    for idx in np.ndindex(*g.numblocks):
+        j = layout.mask_block(idx)
+        fn = functools.partial(_backward_mask_block, p=p, kernel=kernel, noise_shape=layout.block_noise_shape(j))
+        dsk[(name,) + idx] = (fn, (g.name,) + idx, (mask.name,) + ((flat[j],) if fmt == "bits" else j))
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[g, mask])
+    return da.Array(graph, name, chunks=g.chunks, dtype=g.dtype, meta=_meta(g.ndim, g.dtype))

@@ -16,6 +16,7 @@ dask = pytest.importorskip("dask")
 import kernels  # noqa: E402
 from kernels import dask as kd  # noqa: E402
 from reference import dropout as ref  # noqa: E402
+from reference import validate as v  # noqa: E402
 from reference.stream import keep_threshold, scale_for  # noqa: E402
 
 SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
@@ -40,6 +41,7 @@ CASES = [
     ("4d-all", (3, 4, 5, 6), ((3,), (1, 3), (2, 3), (4, 2))),
 ]
 CASE_IDS = [c[0] for c in CASES]
+HALF = [d for d in v.FLOAT_DTYPES if d.itemsize == 2]  # float16, and bfloat16 where ml_dtypes is present
 
 
 def _values(shape, dtype, seed=0):
@@ -54,8 +56,8 @@ def _values(shape, dtype, seed=0):
 
 def _bits(a):
     """The bytes of an array: NaN payloads and signed zeros compared too."""
-    a = np.ascontiguousarray(a)
-    return a.view(np.uint8) if a.dtype.kind == "f" else a
+    a = np.ascontiguousarray(a)  # at least 1-D
+    return a if a.dtype == np.bool_ else a.view(np.uint8)
 
 
 def _same(got, want):
@@ -114,7 +116,8 @@ def test_run_layout_of_a_block():
 def test_forward_and_backward_equal_the_reference_on_the_whole_array(cid, shape, chunks, chunk_kernel):
     for k, (dtype, p, offset) in enumerate([(np.float32, 0.3, OFFSETS[1]), (np.float64, 0.3, OFFSETS[2]),
                                            (np.float32, 0.0, OFFSETS[2]), (np.float64, 1.0, OFFSETS[1]),
-                                           (np.float32, 0.3, OFFSETS[0])]):
+                                           (np.float32, 0.3, OFFSETS[0])]
+                                          + [(h, 0.3, OFFSETS[1]) for h in HALF]):
         x = _values(shape, dtype, seed=k)
         gy = _values(shape, dtype, seed=k + 100)
         dx = _darray(x, chunks)
@@ -141,6 +144,67 @@ def test_forward_and_backward_equal_the_reference_on_the_whole_array(cid, shape,
                 got = kd.dropout_backward(dg, p, mask=m_in, kernel=chunk_kernel)
                 assert got.chunks == dg.chunks
                 _same(got.compute(scheduler="sync"), want_dx)
+
+
+# (shape, chunks, noise_shape): shared axes first, last, inner, several; chunks split every axis
+NOISE_CASES = [
+    ((6, 8, 5), ((2, 4), (3, 5), (2, 3)), (6, 1, 5)),
+    ((6, 8, 5), ((2, 4), (3, 5), (2, 3)), (1, 8, 1)),
+    ((6, 8, 5), ((6,), (8,), (2, 3)), (1, 1, 5)),
+    ((6, 8, 5), ((1, 5), (8,), (5,)), (6, 8, 1)),
+    ((16, 8), ((8, 8), (3, 5)), (16, 1)),  # the mask blocks are whole bytes: "bits" allowed
+    ((4, 3, 2, 5), ((1, 3), (3,), (1, 1), (2, 3)), (4, None, 1, 5)),
+]
+
+
+@pytest.mark.parametrize("chunk_kernel", ["cpu", "reference"])
+@pytest.mark.parametrize("shape,chunks,noise_shape", NOISE_CASES, ids=[str(c[2]) for c in NOISE_CASES])
+def test_noise_shape_equals_the_reference_on_the_whole_array(shape, chunks, noise_shape, chunk_kernel):
+    full_ns = v.check_noise_shape(noise_shape, shape)
+    for k, (dtype, p, offset) in enumerate([(np.float32, 0.3, OFFSETS[1]), (np.float64, 0.6, OFFSETS[2])]
+                                          + [(h, 0.3, OFFSETS[0]) for h in HALF[:1]]):
+        x = _values(shape, dtype, seed=k)
+        dx = _darray(x, chunks)
+        kw = dict(seed=SEED, offset=offset, noise_shape=noise_shape, kernel=chunk_kernel)
+        for fmt in ("bool", None, "bits"):
+            want_y, want_m = ref.dropout_forward(x, p, seed=SEED, offset=offset, mask_format=fmt,
+                                                 noise_shape=noise_shape)
+            try:
+                y, m = kd.dropout_forward(dx, p, mask_format=fmt, **kw)
+            except ValueError as e:
+                assert fmt == "bits" and "mask_format='bits'" in str(e)
+                continue
+            if fmt == "bool":
+                assert m.shape == full_ns
+            y, m = dask.compute(y, m, scheduler="sync")
+            _same(y, want_y)
+            if fmt is not None:
+                _same(m, want_m)
+                back = kd.dropout_backward(dx, p, mask=m, noise_shape=noise_shape, kernel=chunk_kernel)
+                _same(back.compute(scheduler="sync"), ref.dropout_backward(x, p, mask=want_m, noise_shape=noise_shape))
+        want_dx = ref.dropout_backward(x, p, seed=SEED, offset=offset, noise_shape=noise_shape)
+        _same(kd.dropout_backward(dx, p, **kw).compute(scheduler="sync"), want_dx)
+        for fmt in ("bool", "bits"):  # stored masks in chunks of their own
+            _, m = ref.dropout_forward(x, p, seed=SEED, offset=offset, mask_format=fmt, noise_shape=noise_shape)
+            got = kd.dropout_backward(dx, p, mask=da.from_array(m, chunks=3), noise_shape=noise_shape,
+                                      kernel=chunk_kernel)
+            _same(got.compute(scheduler="sync"), want_dx)
+
+
+def test_noise_shape_bad_values():
+    x = da.from_array(np.ones((4, 4), np.float32), chunks=2)
+    with pytest.raises(ValueError, match="noise_shape"):
+        kd.dropout_forward(x, 0.3, seed=1, noise_shape=(2, 4))
+    with pytest.raises(ValueError, match="noise_shape"):
+        kd.dropout_forward(x, 0.3, seed=1, noise_shape=(4,))
+    with pytest.raises(ValueError, match="noise_shape"):
+        kd.dropout_backward(x, 0.3, mask=da.ones((4, 4), dtype=bool), noise_shape=(4, 1))
+    # the call consumes prod(noise_shape) positions, not x.size
+    kd.dropout_forward(x, 0.3, seed=1, offset=2**64 - 4, noise_shape=(1, 4))
+    with pytest.raises(ValueError, match="offset"):
+        kd.dropout_forward(x, 0.3, seed=1, offset=2**64 - 4)
+    with pytest.raises(ValueError, match="offset"):
+        kd.dropout_forward(x, 0.3, seed=1, offset=2**64 - 3, noise_shape=(4, 1))
 
 
 @pytest.mark.parametrize("cid,shape,chunks", [c for c in CASES if c[1] and 0 not in c[1]],
