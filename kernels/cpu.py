@@ -26,6 +26,7 @@ from numba.core.extending import intrinsic
 from reference import half as _half, stream as _stream, validate as v
 from reference.dropout import pack_bits, unpack_bits
 from reference.half import HALF_NONE, half_code, make_codecs
+from reference.noise import broadcast_layout
 from reference.stream import MASK32, SHIFT32, keep_threshold, make_philox, mulhilo64, scale_for, split_seed
 
 from . import threads
@@ -290,34 +291,10 @@ def _draw_mask(shape, p, seed, offset) -> np.ndarray:
     return m
 
 
-def _broadcast_layout(shape, noise_shape):
-    """``(dims, mstrides)``: x's axes with size-1 axes dropped and neighbours of the same kind
-    (shared or independent) merged, and each merged axis's stride in the C-ordered mask."""
-    groups = []  # [size, shared]
-    for n, k in zip(shape, noise_shape):
-        if n == 1:
-            continue
-        shared = k == 1
-        if groups and groups[-1][1] == shared:
-            groups[-1][0] *= n
-        else:
-            groups.append([n, shared])
-    if not groups:
-        groups = [[1, False]]
-    dims = np.array([g[0] for g in groups], dtype=np.int64)
-    mstrides = np.zeros(len(groups), dtype=np.int64)
-    stride = 1
-    for i in range(len(groups) - 1, -1, -1):
-        if not groups[i][1]:
-            mstrides[i] = stride
-            stride *= groups[i][0]
-    return dims, mstrides
-
-
 def _apply_broadcast(x, y, m, noise_shape, p):
     if x.size == 0:
         return y
-    dims, mstrides = _broadcast_layout(x.shape, noise_shape)
+    dims, mstrides = broadcast_layout(x.shape, noise_shape)
     units = (x.size // dims[-1]) * ((dims[-1] + _SEGMENT - 1) // _SEGMENT)
     return _run(x, y, _kernels("broadcast", half_code(x.dtype)), m.reshape(-1).view(np.uint8), dims, mstrides,
                 _scale(p, x.dtype), units=units)

@@ -26,6 +26,8 @@ import numpy as np
 from numba import config, cuda
 
 from reference import validate as v
+from reference.half import HALF_NONE, compute_dtype, half_code, make_codecs
+from reference.noise import broadcast_layout
 from reference.stream import MASK32, SHIFT32, keep_threshold, make_philox, scale_for, split_seed
 
 NAME = "cuda"
@@ -42,6 +44,33 @@ def _mulhilo32(a, b):
 
 
 _philox = cuda.jit(device=True, inline=True)(make_philox(_mulhilo32, np.uint32))
+
+if SIMULATED:  # the simulator runs Python on NumPy scalars, and has no libdevice bit casts
+    def _as_float32(bits):
+        return np.uint32(bits).view(np.float32)
+
+    def _as_bits32(value):
+        return np.float32(value).view(np.uint32)
+else:
+    from numba.cuda import libdevice
+
+    @cuda.jit(device=True, inline=True)
+    def _as_float32(bits):
+        return libdevice.int_as_float(np.int32(bits))
+
+    @cuda.jit(device=True, inline=True)
+    def _as_bits32(value):
+        return np.uint32(libdevice.float_as_int(value))
+
+_to_f32, _from_f32 = (cuda.jit(device=True, inline=True)(f) for f in make_codecs(_as_float32, _as_bits32))
+
+
+@cuda.jit(device=True, inline=True)
+def _dropped(xv, keep, one, zero, scale, half):
+    """One output element: ``(x * m) * scale``, through float32 for a 16-bit pattern."""
+    if half == HALF_NONE:
+        return (xv * (one if keep else zero)) * scale
+    return _from_f32((_to_f32(xv, half) * (one if keep else zero)) * scale, half)
 
 _MODE_NONE, _MODE_BOOL, _MODE_BITS = 0, 1, 2
 _MODES = {None: _MODE_NONE, "bool": _MODE_BOOL, "bits": _MODE_BITS}
@@ -75,7 +104,7 @@ def is_available() -> bool:
 
 
 @functools.lru_cache(maxsize=None)
-def _kernel(tpb: int, ept: int, mode: int, regenerate: bool, dtype):
+def _kernel(tpb: int, ept: int, mode: int, regenerate: bool, dtype, half: int):
     """Compile one specialization; every argument is a constant, so dead paths vanish.
 
     ``tpb`` threads per block, ``ept`` elements per thread (a multiple of 4): a tile is
@@ -107,7 +136,8 @@ def _kernel(tpb: int, ept: int, mode: int, regenerate: bool, dtype):
             # spare numba's negative-index wraparound code on every access.
             for k in range(ept):
                 e = j + k * tpb
-                xs[k] = x[np.uint64(start + e)] if full or e < count else zero
+                if full or e < count:
+                    xs[k] = x[np.uint64(start + e)]
             skip = 0
             if regenerate:
                 g0 = offset + np.uint64(start)
@@ -138,8 +168,7 @@ def _kernel(tpb: int, ept: int, mode: int, regenerate: bool, dtype):
                         keep = mask_bool[i]
                     elif read_bits:
                         keep = ((mask_bits[i >> np.uint64(3)] >> (i & np.uint64(7))) & 1) != 0
-                    m = one if keep else zero
-                    y[i] = (xs[k] * m) * scale
+                    y[i] = _dropped(xs[k], keep, one, zero, scale, half)
                     if write_bool:
                         mask_bool[i] = keep
                 if write_bits:
@@ -155,6 +184,32 @@ def _kernel(tpb: int, ept: int, mode: int, regenerate: bool, dtype):
                     q += tpb
             cuda.syncthreads()  # the shared buffers are reused by the next tile
             tile_id += cuda.gridDim.x
+
+    return kernel
+
+
+@functools.lru_cache(maxsize=None)
+def _broadcast_kernel(dtype, half: int, from_bits: bool):
+    """``y = (x * M[i']) * scale`` for a ``noise_shape`` mask ``M`` (bool, or packed bits):
+    ``dims`` are x's merged axes and ``mstrides`` their strides in ``M`` (0 where shared)."""
+
+    @cuda.jit
+    def kernel(x, y, mask, dims, mstrides, n, scale, one, zero):
+        i = cuda.grid(1)
+        stride = cuda.gridsize(1)
+        while i < n:
+            rest = i
+            mi = 0
+            for d in range(dims.size - 1, -1, -1):
+                q = rest // dims[d]
+                mi += (rest - q * dims[d]) * mstrides[d]
+                rest = q
+            if from_bits:
+                keep = ((mask[mi >> 3] >> (mi & 7)) & 1) != 0
+            else:
+                keep = mask[mi] != 0
+            y[i] = _dropped(x[i], keep, one, zero, scale, half)
+            i += stride
 
     return kernel
 
@@ -199,15 +254,20 @@ def _check_device_out(out, shape, dtype, inputs):
     if tuple(d.shape) != tuple(shape) or d.dtype != dtype:
         raise ValueError(f"out must have shape {tuple(shape)} and dtype {dtype}, got {tuple(d.shape)} and {d.dtype}")
     lo, hi = _span(d)
-    for a in inputs:
+    for k, a in enumerate(inputs):
         if a is not None and a.size and d.size:
             alo, ahi = _span(a)
+            if k == 0 and (alo, ahi) == (lo, hi):
+                continue  # out is the input itself: in place
             if lo < ahi and alo < hi:
-                raise ValueError("out must not overlap the input arrays (in-place dropout is not supported)")
+                raise ValueError("out must be the input itself (in place) or not overlap it" if k == 0
+                                 else "out must not overlap the mask")
     return d
 
 
-def _launch_kernel(mode, regenerate, x_flat, y_flat, mask_bool, mask_bits, seed, offset, p):
+def _launch_kernel(mode, regenerate, x_flat, y_flat, mask_bool, mask_bits, seed, offset, p, dtype):
+    """One tile-kernel launch over flat device arrays (16-bit formats as ``uint16``)."""
+    half = half_code(dtype)
     n = x_flat.size
     if n == 0:
         return
@@ -215,15 +275,15 @@ def _launch_kernel(mode, regenerate, x_flat, y_flat, mask_bool, mask_bits, seed,
     n_tiles = (n + ept * tpb - 1) // (ept * tpb)
     blocks = n_tiles if _launch["max_blocks"] is None else min(n_tiles, _launch["max_blocks"])
     k0, k1 = (np.uint32(k) for k in split_seed(seed))
-    dtype = x_flat.dtype
-    kernel = _kernel(tpb, ept, mode, regenerate, dtype)
+    kernel = _kernel(tpb, ept, mode, regenerate, x_flat.dtype, half)
+    work = compute_dtype(dtype)
     with _quiet_simulator():
         kernel[blocks, tpb](
             x_flat, y_flat,
             mask_bool if mask_bool is not None else _empty_device(np.bool_),
             mask_bits if mask_bits is not None else _empty_device(np.uint8),
-            np.int64(n), k0, k1, np.uint64(offset), keep_threshold(p), scale_for(p, dtype),
-            dtype.type(1), dtype.type(0),
+            np.int64(n), k0, k1, np.uint64(offset), keep_threshold(p), scale_for(p, work),
+            work.type(1), work.type(0),
         )
 
 
@@ -245,72 +305,135 @@ def _prepare(x, name):
     return d, host
 
 
-def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", out=None):
+def _bits16(a, dtype):
+    """Flat storage of a 16-bit float array as ``uint16`` (numba has no bfloat16 type)."""
+    return a.view(np.uint16) if half_code(dtype) else a
+
+
+def _to_host(y_dev, shape, dtype, out_view):
+    y = np.empty(shape, dtype=dtype) if out_view is None else out_view
+    y[...] = y_dev.copy_to_host().view(dtype).reshape(shape)
+    return y
+
+
+def _merged(shape, noise_shape):
+    dims, mstrides = broadcast_layout(shape, noise_shape)
+    return cuda.to_device(dims), cuda.to_device(mstrides)
+
+
+def _apply_broadcast(x_flat, y_flat, mask_dev, from_bits, shape, noise_shape, p, dtype):
+    n = x_flat.size
+    if n == 0:
+        return
+    dims, mstrides = _merged(shape, noise_shape)
+    work = compute_dtype(dtype)
+    kernel = _broadcast_kernel(x_flat.dtype, half_code(dtype), from_bits)
+    tpb = _launch["threads_per_block"]
+    blocks = min((n + tpb - 1) // tpb, 1024 if SIMULATED else 65535)
+    with _quiet_simulator():
+        kernel[blocks, tpb](x_flat, y_flat, mask_dev, dims, mstrides, np.int64(n), scale_for(p, work),
+                            work.type(1), work.type(0))
+
+
+def _draw_mask(n_mask, fmt, seed, offset, p):
+    """The ``noise_shape`` mask alone on the device: bool, or packed bits."""
+    dummy = cuda.device_array(max(n_mask, 1), dtype=np.float32)[:n_mask]
+    scratch = cuda.device_array(max(n_mask, 1), dtype=np.float32)[:n_mask]
+    if fmt == "bits":
+        m = cuda.device_array(v.n_mask_bytes(n_mask), dtype=np.uint8)
+        _launch_kernel(_MODE_BITS, True, dummy, scratch, None, m, seed, offset, p, np.dtype(np.float32))
+    else:
+        m = cuda.device_array(n_mask, dtype=np.bool_)
+        _launch_kernel(_MODE_BOOL, True, dummy, scratch, m, None, seed, offset, p, np.dtype(np.float32))
+    return m
+
+
+def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", out=None, noise_shape=None):
     """Inverted dropout on the GPU; same contract and returns as :func:`reference.dropout_forward`.
 
     NumPy in, NumPy out; device array in, numba device arrays out (``out`` must then be a
-    device array too).
+    device array too; it may be ``x`` itself).
     """
     d, host = _prepare(x, "x")
     p = v.check_p(p)
     training = v.check_training(training)
     mask_format = v.check_mask_format(mask_format)
-    seed, offset = v.check_seed_offset(seed, offset, d.size)
+    noise_shape = v.check_noise_shape(noise_shape, d.shape)
+    n_mask = v.n_mask_elements(d.shape, noise_shape)
+    seed, offset = v.check_seed_offset(seed, offset, n_mask)
     if host:
         out_view = v.check_out(out, d)
-        x_dev = cuda.to_device(np.ascontiguousarray(d).reshape(-1))
+        x_dev = cuda.to_device(_bits16(np.ascontiguousarray(d).reshape(-1), d.dtype))
     else:
         out = out_view = None if out is None else _check_device_out(out, d.shape, d.dtype, [d])
-        x_dev = d.reshape(d.size)
-    y_dev = cuda.device_array(d.size, dtype=d.dtype) if (host or out is None) else out.reshape(d.size)
-    mask_bool = mask_bits = None
+        x_dev = _bits16(d.reshape(d.size), d.dtype)
+    y_dev = (cuda.device_array(d.size, dtype=x_dev.dtype) if (host or out is None)
+             else _bits16(out.reshape(d.size), d.dtype))
+    mask = None
+    mshape = d.shape if noise_shape is None else noise_shape
     if not training:
         y_dev.copy_to_device(x_dev)
+    elif noise_shape is not None and noise_shape != d.shape:
+        m_bool = _draw_mask(n_mask, "bool", seed, offset, p)
+        _apply_broadcast(x_dev, y_dev, m_bool, False, d.shape, noise_shape, p, d.dtype)
+        mask = {"bool": m_bool, "bits": _draw_mask(n_mask, "bits", seed, offset, p) if mask_format == "bits"
+                else None, None: None}[mask_format]
     else:
-        if mask_format == "bool":
-            mask_bool = cuda.device_array(d.size, dtype=np.bool_)
-        elif mask_format == "bits":
-            mask_bits = cuda.device_array(v.n_mask_bytes(d.size), dtype=np.uint8)
-        _launch_kernel(_MODES[mask_format], True, x_dev, y_dev, mask_bool, mask_bits, seed, offset, p)
-    mask = mask_bool if mask_bool is not None else mask_bits
+        mask_bool = cuda.device_array(d.size, dtype=np.bool_) if mask_format == "bool" else None
+        mask_bits = cuda.device_array(v.n_mask_bytes(d.size), dtype=np.uint8) if mask_format == "bits" else None
+        _launch_kernel(_MODES[mask_format], True, x_dev, y_dev, mask_bool, mask_bits, seed, offset, p, d.dtype)
+        mask = mask_bool if mask_bool is not None else mask_bits
     if host:
-        y = np.empty(d.shape, dtype=d.dtype) if out_view is None else out_view
-        y[...] = y_dev.copy_to_host().reshape(d.shape)
         if mask is not None:
             mask = mask.copy_to_host()
-            if mask_bool is not None:
-                mask = mask.reshape(d.shape)
-        return v.returned(y, out), mask
-    if mask_bool is not None:
-        mask = mask_bool.reshape(d.shape)
-    return (out if out is not None else y_dev.reshape(d.shape)), mask
+            if mask_format == "bool":
+                mask = mask.reshape(mshape)
+        return v.returned(_to_host(y_dev, d.shape, d.dtype, out_view), out), mask
+    if mask is not None and mask_format == "bool":
+        mask = mask.reshape(mshape)
+    return (out if out is not None else _typed(y_dev, d).reshape(d.shape)), mask
 
 
-def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None):
+def _typed(y_dev, like):
+    """A result in the input's dtype: float16 device arrays come back as float16."""
+    return y_dev.view(like.dtype) if y_dev.dtype != like.dtype else y_dev
+
+
+def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None, noise_shape=None):
     """``grad_x = (grad_y * m) * scale`` on the GPU; same contract as :func:`reference.dropout_backward`."""
     d, host = _prepare(grad_y, "grad_y")
     p = v.check_p(p)
-    seed, offset = v.check_backward_source(mask, seed, offset, d.size)
+    noise_shape = v.check_noise_shape(noise_shape, d.shape)
+    n_mask = v.n_mask_elements(d.shape, noise_shape)
+    seed, offset = v.check_backward_source(mask, seed, offset, n_mask)
+    mshape = d.shape if noise_shape is None else noise_shape
     mask_bool = mask_bits = None
     mode = _MODE_NONE
     if mask is not None:
         if not (isinstance(mask, np.ndarray) or _is_device(mask)):
             raise TypeError(f"mask must be an array of dtype bool or uint8, got {type(mask).__name__}")
         dm, _ = _as_device(mask, "mask")
-        fmt = v.mask_format_of(dm.shape, dm.dtype, d.shape, d.size)
+        what = "the gradient's shape" if noise_shape is None else "shape noise_shape ="
+        fmt = v.mask_format_of(dm.shape, dm.dtype, mshape, n_mask, what)
         dm = cuda.to_device(np.ascontiguousarray(dm).reshape(-1)) if isinstance(dm, np.ndarray) else dm.reshape(dm.size)
         mode = _MODES[fmt]
         mask_bool, mask_bits = (dm, None) if fmt == "bool" else (None, dm)
     if host:
         out_view = v.check_out(out, d, "out", np.asarray(mask) if isinstance(mask, np.ndarray) else None)
-        g_dev = cuda.to_device(np.ascontiguousarray(d).reshape(-1))
+        g_dev = cuda.to_device(_bits16(np.ascontiguousarray(d).reshape(-1), d.dtype))
     else:
         out = out_view = None if out is None else _check_device_out(out, d.shape, d.dtype, [d, mask_bool, mask_bits])
-        g_dev = d.reshape(d.size)
-    dx_dev = cuda.device_array(d.size, dtype=d.dtype) if (host or out is None) else out.reshape(d.size)
-    _launch_kernel(mode, mask is None, g_dev, dx_dev, mask_bool, mask_bits, seed or 0, offset, p)
+        g_dev = _bits16(d.reshape(d.size), d.dtype)
+    dx_dev = (cuda.device_array(d.size, dtype=g_dev.dtype) if (host or out is None)
+              else _bits16(out.reshape(d.size), d.dtype))
+    if noise_shape is not None and noise_shape != d.shape:
+        if mask is None:
+            m, from_bits = _draw_mask(n_mask, "bool", seed, offset, p), False
+        else:
+            m, from_bits = (mask_bool, False) if mask_bits is None else (mask_bits, True)
+        _apply_broadcast(g_dev, dx_dev, m, from_bits, d.shape, noise_shape, p, d.dtype)
+    else:
+        _launch_kernel(mode, mask is None, g_dev, dx_dev, mask_bool, mask_bits, seed or 0, offset, p, d.dtype)
     if host:
-        dx = np.empty(d.shape, dtype=d.dtype) if out_view is None else out_view
-        dx[...] = dx_dev.copy_to_host().reshape(d.shape)
-        return v.returned(dx, out)
-    return out if out is not None else dx_dev.reshape(d.shape)
+        return v.returned(_to_host(dx_dev, d.shape, d.dtype, out_view), out)
+    return out if out is not None else _typed(dx_dev, d).reshape(d.shape)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+import ml_dtypes
 import numpy as np
 
 # The CUDA simulator runs each GPU thread as a Python thread: keep its sizes small.
@@ -13,7 +14,7 @@ BIG = 257 if SIMULATED else 4097  # "nbig": several tiles, a partial last tile, 
 SIZES_1D = (1, 3, 5, 8, 31, 127)
 SHAPES_ND = ((2, 3), (7, 13), (3, 5, 7))
 P_VALUES = (0.0, 1e-7, 0.1, 0.5, 0.9, 1 - 1e-7, 1.0)
-DTYPES = (np.float32, np.float64)
+DTYPES = (np.float32, np.float64, np.float16, ml_dtypes.bfloat16)
 
 
 def array_cases(dtype, seed: int = 0):
@@ -56,8 +57,9 @@ def specials(dtype, n: int = 64, seed: int = 1):
     a[2::7] = -np.inf
     a[3::7] = 0.0
     a[4::7] = -0.0
-    a[5::7] = np.finfo(dtype).max
-    a[6::7] = np.finfo(dtype).tiny / 4  # subnormal: FTZ anywhere would show
+    info = ml_dtypes.finfo(dtype)
+    a[5::7] = info.max
+    a[6::7] = dtype(float(info.tiny) / 4)  # subnormal: FTZ anywhere would show
     return a
 
 
@@ -71,7 +73,7 @@ def assert_same_bits(actual, expected):
         return
     a_nan, e_nan = np.isnan(actual), np.isnan(expected)
     np.testing.assert_array_equal(a_nan, e_nan, err_msg="NaN positions differ")
-    uint = np.uint32 if actual.dtype == np.float32 else np.uint64
+    uint = {2: np.uint16, 4: np.uint32, 8: np.uint64}[actual.dtype.itemsize]
     a_bits = np.ascontiguousarray(actual).view(uint)[~a_nan]
     e_bits = np.ascontiguousarray(expected).view(uint)[~e_nan]
     bad = np.flatnonzero(a_bits != e_bits)

@@ -68,10 +68,29 @@ def test_device_out_checked():
     d_x = cuda.to_device(np.ones(64, dtype=np.float32))
     with pytest.raises(ValueError, match="out must have shape"):
         gpu.dropout_forward(d_x, 0.5, seed=1, out=cuda.device_array(63, dtype=np.float32))
-    with pytest.raises(ValueError, match="out must not overlap"):
-        gpu.dropout_forward(d_x, 0.5, seed=1, out=d_x)
+    d_big = cuda.to_device(np.ones(96, dtype=np.float32))
+    with pytest.raises(ValueError, match="out must be the input itself"):
+        gpu.dropout_forward(d_big[:64], 0.5, seed=1, out=d_big[32:])
     with pytest.raises(TypeError, match="out must be a device array"):
         gpu.dropout_forward(d_x, 0.5, seed=1, out=np.empty(64, np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_device_arrays_in_place_and_half(dtype):
+    x = np.random.default_rng(4).standard_normal(97).astype(dtype)
+    y_ref, m_ref = reference.dropout_forward(x, 0.3, seed=5, offset=1, mask_format="bits")
+    d_x = cuda.to_device(x)
+    y, m = gpu.dropout_forward(d_x, 0.3, seed=5, offset=1, mask_format="bits", out=d_x)
+    assert y is d_x
+    assert_same_bits(d_x.copy_to_host(), y_ref)
+    assert_same_bits(m.copy_to_host(), m_ref)
+    d_g = cuda.to_device(x)
+    dx = gpu.dropout_backward(d_g, 0.3, mask=m, out=d_g)
+    assert dx is d_g
+    assert_same_bits(d_g.copy_to_host(), reference.dropout_backward(x, 0.3, mask=m_ref))
+    y2, _ = gpu.dropout_forward(cuda.to_device(x), 0.3, seed=5, offset=1)
+    assert y2.dtype == np.dtype(dtype)
+    assert_same_bits(y2.copy_to_host(), y_ref)
 
 
 @pytest.mark.gpu

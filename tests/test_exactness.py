@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import reference
+from reference.half import compute_dtype
 from reference.stream import scale_for
 from tests.conftest import poisoned_like
 from tests.inputs import BIG, CASE_IDS, DTYPES, P_VALUES, assert_same_bits, get_case, specials
@@ -44,7 +45,8 @@ def test_backward_matches_reference_in_every_mask_format(kernel, cid, dtype):
     dy_before = _unchanged(dy)
     p, offset = 0.3, 5
     _, m_bool = reference.dropout_forward(x, p, seed=SEED, offset=offset, mask_format="bool")
-    expected = (dy * m_bool.astype(dtype)) * scale_for(p, dtype)
+    w = compute_dtype(dtype)  # the contract: float32 arithmetic for the 16-bit formats, one rounding
+    expected = ((dy.astype(w) * m_bool.astype(w)) * scale_for(p, w)).astype(dtype)
     _, m_bits = kernel.dropout_forward(x, p, seed=SEED, offset=offset, mask_format="bits")
     _, m_bool_k = kernel.dropout_forward(x, p, seed=SEED, offset=offset, mask_format="bool")
     for dx in (
