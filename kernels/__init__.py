@@ -38,6 +38,18 @@ def _cpu_backend():
     return importlib.import_module(".cpu", __name__)
 
 
+def _dask_backend():
+    """Dask arrays in and out (kernels/dask.py), where the [dask] extra is installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("dask") is None:
+        return None
+    try:
+        return importlib.import_module(".dask", __name__)
+    except ImportError:  # dask without dask.array's dependencies
+        return None
+
+
 class _Registry(Mapping):
     """A dict of backends whose entries are found on first use (None: not available here)."""
 
@@ -69,7 +81,8 @@ class _Registry(Mapping):
         return f"BACKENDS({sorted(self)})"
 
 
-BACKENDS = _Registry({"reference": lambda: _reference, "cpu": _cpu_backend, "cuda": _cuda_backend})
+BACKENDS = _Registry({"reference": lambda: _reference, "cpu": _cpu_backend, "cuda": _cuda_backend,
+                      "dask": _dask_backend})
 
 
 def __getattr__(name):  # ``kernels.cpu`` / ``kernels.cuda`` as attributes, imported on first use

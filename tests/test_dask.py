@@ -398,3 +398,8 @@ def test_distributed_larger_array(client):
     want_y, want_m = kernels.BACKENDS["cpu"].dropout_forward(xs, 0.5, seed=SEED, offset=3)
     assert kept == want_m.sum()
     assert total == want_y.sum(dtype=np.float64)
+
+
+def test_registered_in_backends():
+    assert kernels.BACKENDS["dask"] is kd
+    assert kernels.get_backend("dask").NAME == "dask"
