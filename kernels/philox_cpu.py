@@ -44,8 +44,10 @@ _PACK8 = np.uint64(0x0102040810204080)
 def _run_soa(w0, w1, w2, w3, at, lo, hi, n, k0, k1):
     """Blocks ``hi * 2**32 + lo + j``, ``j < n``, into ``w*[at + j]``; ``lo + n <= 2**32``."""
     zero = np.uint64(0)
+    k0, k1 = k0 & MASK32, k1 & MASK32  # no-ops on valid keys; LLVM then knows they fit in 32 bits
     for j in range(n):
-        r0, r1, r2, r3 = _philox(lo + np.uint64(j), hi, zero, zero, k0, k1)
+        # ``& MASK32``: a no-op here (lo + n <= 2**32) that lets LLVM use vpmuludq, not vpmullq
+        r0, r1, r2, r3 = _philox((lo + np.uint64(j)) & MASK32, hi, zero, zero, k0, k1)
         w0[at + j] = np.uint32(r0)
         w1[at + j] = np.uint32(r1)
         w2[at + j] = np.uint32(r2)
@@ -70,8 +72,9 @@ def fill_words(w0, w1, w2, w3, first_block, n_blocks, k0, k1):
 @njit(inline="always")
 def _run_stream(words, lo, hi, n, k0, k1):
     zero = np.uint64(0)
+    k0, k1 = k0 & MASK32, k1 & MASK32
     for j in range(n):
-        r0, r1, r2, r3 = _philox(lo + np.uint64(j), hi, zero, zero, k0, k1)
+        r0, r1, r2, r3 = _philox((lo + np.uint64(j)) & MASK32, hi, zero, zero, k0, k1)
         words[4 * j] = np.uint32(r0)
         words[4 * j + 1] = np.uint32(r1)
         words[4 * j + 2] = np.uint32(r2)
