@@ -310,9 +310,10 @@ def _bits16(a, dtype):
     return a.view(np.uint16) if half_code(dtype) else a
 
 
-def _to_host(y_dev, shape, dtype, out_view):
-    y = np.empty(shape, dtype=dtype) if out_view is None else out_view
-    y[...] = y_dev.copy_to_host().view(dtype).reshape(shape)
+def _to_host(y_dev, like, out_view):
+    """The result as NumPy: into ``out``, or a new array with ``like``'s memory layout."""
+    y = np.empty_like(like) if out_view is None else out_view
+    y[...] = y_dev.copy_to_host().view(like.dtype).reshape(like.shape)
     return y
 
 
@@ -388,7 +389,7 @@ def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", 
             mask = mask.copy_to_host()
             if mask_format == "bool":
                 mask = mask.reshape(mshape)
-        return v.returned(_to_host(y_dev, d.shape, d.dtype, out_view), out), mask
+        return v.returned(_to_host(y_dev, d, out_view), out), mask
     if mask is not None and mask_format == "bool":
         mask = mask.reshape(mshape)
     return (out if out is not None else _typed(y_dev, d).reshape(d.shape)), mask
@@ -435,5 +436,5 @@ def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None, noi
     else:
         _launch_kernel(mode, mask is None, g_dev, dx_dev, mask_bool, mask_bits, seed or 0, offset, p, d.dtype)
     if host:
-        return v.returned(_to_host(dx_dev, d.shape, d.dtype, out_view), out)
+        return v.returned(_to_host(dx_dev, d, out_view), out)
     return out if out is not None else _typed(dx_dev, d).reshape(d.shape)
