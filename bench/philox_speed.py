@@ -36,6 +36,12 @@ from reference.stream import keep_threshold, scale_for, split_seed
 
 SEED, P_DROP = 1234, 0.5
 
+# znver3's features (AVX2, no AVX-512), for --avx2 on a machine that has AVX-512
+AVX2_FEATURES = ("+64bit,+adx,+aes,+avx,+avx2,+bmi,+bmi2,+clflushopt,+clwb,+clzero,+cmov,+crc32,+cx16,+cx8,"
+                 "+f16c,+fma,+fsgsbase,+fxsr,+invpcid,+lzcnt,+mmx,+movbe,+mwaitx,+pclmul,+pku,+popcnt,+prfchw,"
+                 "+rdpid,+rdpru,+rdrnd,+rdseed,+sahf,+sha,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+sse4a,+ssse3,+vaes,"
+                 "+vpclmulqdq,+wbnoinvd,+xsave,+xsavec,+xsaveopt,+xsaves,-avx512f")
+
 
 @njit(parallel=True, nogil=True)
 def _pcopy(x, out):
@@ -218,7 +224,18 @@ def main(argv=None) -> None:
     ap.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--no-fill", action="store_true", help="skip the one-thread fill timings")
+    ap.add_argument("--avx2", action="store_true",
+                    help="compile for AVX2 without AVX-512 (znver3), as on a machine without it: re-runs "
+                         "this command with NUMBA_CPU_NAME/NUMBA_CPU_FEATURES set and its own NUMBA_CACHE_DIR")
     args = ap.parse_args(argv)
+    if args.avx2 and os.environ.get("NUMBA_CPU_NAME") != "znver3":
+        import sys
+        import tempfile
+
+        env = dict(os.environ, NUMBA_CPU_NAME="znver3", NUMBA_CPU_FEATURES=AVX2_FEATURES,
+                   NUMBA_CACHE_DIR=os.path.join(tempfile.gettempdir(), "philox_speed_avx2_cache"))
+        rest = [a for a in (sys.argv[1:] if argv is None else argv)]
+        os.execve(sys.executable, [sys.executable, "-m", "bench.philox_speed", *rest], env)
     import llvmlite.binding as ll
 
     print(f"uptime: {os.getloadavg()}; threads {get_num_threads()}; LLVM cpu {os.environ.get('NUMBA_CPU_NAME') or ll.get_host_cpu_name()}")
