@@ -120,6 +120,7 @@ def keep_rate_plot(run, path):
         ax.errorbar(i, 100 * tr(k / n), yerr=[[100 * (tr(k / n) - lo)], [100 * (hi - tr(k / n))]],
                     fmt="o", color="C3" if not lo <= 0 <= hi else "C0", capsize=4)
     ax.axhline(0, color="k", lw=0.8)
+    ax.set_yscale("symlog", linthresh=1)  # linear within +-1 %, logarithmic beyond: gross errors fit too
     ax.set_xticks(range(len(rows)), [f"{p:g}" for p, _, _ in rows])
     ax.set_xlabel("p (drop probability)")
     ax.set_ylabel("relative error of the rarer outcome (%)")
