@@ -403,3 +403,23 @@ def test_distributed_larger_array(client):
 def test_registered_in_backends():
     assert kernels.BACKENDS["dask"] is kd
     assert kernels.get_backend("dask").NAME == "dask"
+
+
+def test_scale_benchmark_pieces_are_exact():
+    """bench/dask_scale.py: the lazy source, the fused per-block statistics and the checksum
+    agree with NumPy on the whole array (the 2^32 run relies on them)."""
+    from bench import dask_scale as ds
+
+    n, chunk = 5000, 1024
+    x = ds.lazy_source(n, chunk)
+    xs = ds.source_values(0, n)
+    assert np.all(xs != 0)
+    _same(x.compute(scheduler="sync"), xs)
+    y, m = kd.dropout_forward(x, 0.5, seed=SEED, offset=3)
+    want_y, want_m = kernels.BACKENDS["cpu"].dropout_forward(xs, 0.5, seed=SEED, offset=3)
+    got = ds.stats_dask(x, y, m).compute(scheduler="sync")
+    assert got[0] == want_m.sum()
+    np.testing.assert_allclose(got[1:], [want_y.sum(dtype=np.float64), xs.sum(dtype=np.float64),
+                                         np.dot(xs.astype(np.float64), xs.astype(np.float64)),
+                                         (want_y.astype(np.float64) / xs).sum()], rtol=1e-12)
+    assert int(ds.bits_checksum_dask(y).compute(scheduler="sync")) == ds.bits_checksum_numpy(want_y)
