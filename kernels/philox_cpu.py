@@ -113,8 +113,8 @@ def threshold_words(t: int) -> tuple[np.uint32, bool]:
 def make_regen_kernel(mode: int, loop):
     """``kernels.cpu._make_regen_kernel`` with the fill and apply loops of this module.
 
-    Arguments as there, except the threshold: ``t32, all_kept`` from :func:`threshold_words`,
-    and ``one``/``zero`` factors of the data's dtype.
+    Arguments as there, except the threshold: ``t32, all_kept`` from :func:`threshold_words`
+    (the ``0``/``1`` factors are made inside, in the data's dtype).
     """
 
     @njit(parallel=loop is prange, nogil=True)
