@@ -1,6 +1,7 @@
 """The README's example runs as printed."""
 
 import re
+import textwrap
 from pathlib import Path
 
 
@@ -9,4 +10,4 @@ def test_readme_example_runs():
     blocks = re.findall(r"```python\n(.*?)```", text, re.S)
     assert blocks, "the README lost its example"
     for block in blocks:
-        exec(compile(block, "README.md", "exec"), {})
+        exec(compile(textwrap.dedent(block), "README.md", "exec"), {})  # blocks inside list items are indented
