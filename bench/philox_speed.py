@@ -7,17 +7,14 @@ Times, in one run, round robin (one call of each case per round, so drift hits a
 * ``copy``: ``out[i] = x[i]`` under ``prange`` (the ceiling);
 * ``cpu``: the public ``kernels.cpu.dropout_forward`` as it is in the working tree (mask
   ``None``, ``"bits"``, ``"bool"``; ``"bool"`` allocates a fresh mask per call, as users get
-  it), and its regen kernel called directly with a reused bool mask;
-* ``proto``: kernels/philox_cpu.py's regen kernel (same tiles and arguments as the one in
-  kernels/cpu.py) with the same masks.
+  it), and its regen kernel called directly with a reused bool mask.
 
 Arrays come from ``np.empty`` as users allocate them (input filled, output touched once
 before timing). GB/s counts bytes read plus written (x, y, and the mask when one is
 written). Medians and minimums of ``--repeats`` calls; % of copy from the medians.
 
 Also measured: the tile fill alone (one thread, L1-resident scratch) in ns and cycles per
-4-word Philox block, for kernels.cpu's ``_fill_words`` + ``_interleave`` and this module's
-fills; cycles from a clock measured with a dependent ``imul`` chain (3 cycles per ``imul``
+4-word Philox block, for kernels/philox_cpu.py's fills; cycles from a clock measured with a dependent ``imul`` chain (3 cycles per ``imul``
 + 1 per ``xor`` on Zen 3/4/5) and from /proc/cpuinfo's MHz.
 """
 
@@ -80,41 +77,27 @@ def cpuinfo_mhz() -> str:
 # --- the tile fill alone -------------------------------------------------------------------
 
 def _fill_timers():
-    from kernels import cpu
-
-    fill, inter = cpu._fill_words, cpu._interleave
-
-    @njit(nogil=True)
-    def cpu_fill(w0, w1, w2, w3, words, reps, nb, k0, k1):
-        for r in range(reps):
-            fill(w0, w1, w2, w3, np.uint64(r * nb + 1), nb, k0, k1)
-            inter(words, w0, w1, w2, w3, nb)
-
-    @njit(nogil=True)
-    def cpu_fill_only(w0, w1, w2, w3, words, reps, nb, k0, k1):
-        for r in range(reps):
-            fill(w0, w1, w2, w3, np.uint64(r * nb + 1), nb, k0, k1)
-
     pf, ps = P.fill_words, P.fill_stream
 
     @njit(nogil=True)
-    def proto_soa(w0, w1, w2, w3, words, reps, nb, k0, k1):
+    def soa(w0, w1, w2, w3, words, reps, nb, k0, k1):
         for r in range(reps):
             pf(w0, w1, w2, w3, np.uint64(r * nb + 1), nb, k0, k1)
 
     @njit(nogil=True)
-    def proto_stream(w0, w1, w2, w3, words, reps, nb, k0, k1):
+    def stream(w0, w1, w2, w3, words, reps, nb, k0, k1):
         for r in range(reps):
             ps(words, np.uint64(r * nb + 1), nb, k0, k1)
 
-    return {"cpu _fill_words + _interleave": cpu_fill, "cpu _fill_words alone": cpu_fill_only,
-            "proto fill_words (SoA)": proto_soa, "proto fill_stream (stream order)": proto_stream}
+    return {"fill_words (SoA)": soa, "fill_stream (stream order, used by kernels.cpu)": stream}
 
 
 def time_fills(ghz: float) -> list[str]:
-    nb = P.TILE // 4
-    w = [np.empty(P._SCRATCH // 4, np.uint32) for _ in range(4)]
-    words = np.empty(P._SCRATCH, np.uint32)
+    from kernels import cpu
+
+    nb = cpu.TILE // 4
+    w = [np.empty(cpu._SCRATCH // 4, np.uint32) for _ in range(4)]
+    words = np.empty(cpu._SCRATCH, np.uint32)
     k0, k1 = split_seed(0xDEADBEEF12345678)
     reps = 4000
     lines = []
@@ -148,45 +131,22 @@ def _cases(n, dtype):
     k0, k1 = split_seed(SEED)
     t = keep_threshold(P_DROP)
     scale = scale_for(P_DROP, dtype)
-    t32, all_kept = P.threshold_words(t)
-    n_tiles = (n + P.TILE - 1) // P.TILE
+    n_tiles = (n + cpu.TILE - 1) // cpu.TILE
     n_chunks = min(n_tiles, 8 * get_num_threads())
-    eb, ebits = np.empty(0, np.bool_), np.empty(0, np.uint8)
+    eb = np.empty(0, np.uint8)
     item = np.dtype(dtype).itemsize
     data = 2 * n * item
 
-    def proto(mode, mb, mbits):
-        return lambda: P.REGEN[mode][0](x, y, mb, mbits, k0, k1, np.uint64(0), t32, all_kept, scale, n_chunks)
-
-    def proto_fresh_bool():
-        mb = np.empty(n, dtype=np.bool_)
-        P.REGEN[1][0](x, y, mb, eb, k0, k1, np.uint64(0), t32, all_kept, scale, n_chunks)
-        return mb
-
     cases = {"copy": (lambda: _pcopy(x, y), data)}
-    try:  # the working tree's kernels.cpu may be mid-edit: time what runs
-        cpu.dropout_forward(x[:16], P_DROP, seed=SEED, mask_format=None)
-        cases["cpu fwd None"] = (lambda: cpu.dropout_forward(x, P_DROP, seed=SEED, mask_format=None, out=y), data)
-        cases["cpu fwd bits"] = (lambda: cpu.dropout_forward(x, P_DROP, seed=SEED, mask_format="bits", out=y),
-                                 data + n // 8)
-        cases["cpu fwd bool (fresh)"] = (lambda: cpu.dropout_forward(x, P_DROP, seed=SEED, mask_format="bool", out=y),
-                                         data + n)
-        cases["cpu bwd regen"] = (lambda: cpu.dropout_backward(x, P_DROP, seed=SEED, out=y), data)
-    except Exception as exc:  # noqa: BLE001
-        print(f"kernels.cpu public API unavailable ({type(exc).__name__}: {exc}); timing its kernels directly")
-    try:
-        kern = cpu._REGEN[1][0]
-        kern(x[:16], y[:16], mask_bool[:16], eb, k0, k1, np.uint64(0), t, scale, 1)
-        cases["cpu kernel bool (reused)"] = (
-            lambda: kern(x, y, mask_bool, eb, k0, k1, np.uint64(0), t, scale, n_chunks), data + n)
-    except Exception as exc:  # noqa: BLE001
-        print(f"kernels.cpu._REGEN not callable as at 86c7bd2 ({type(exc).__name__})")
-    cases.update({
-        "proto fwd None": (proto(0, eb, ebits), data),
-        "proto fwd bits": (proto(2, eb, mask_bits), data + n // 8),
-        "proto fwd bool (fresh)": (proto_fresh_bool, data + n),
-        "proto fwd bool (reused)": (proto(1, mask_bool, ebits), data + n),
-    })
+    cases["cpu fwd None"] = (lambda: cpu.dropout_forward(x, P_DROP, seed=SEED, mask_format=None, out=y), data)
+    cases["cpu fwd bits"] = (lambda: cpu.dropout_forward(x, P_DROP, seed=SEED, mask_format="bits", out=y),
+                             data + n // 8)
+    cases["cpu fwd bool (fresh)"] = (lambda: cpu.dropout_forward(x, P_DROP, seed=SEED, mask_format="bool", out=y),
+                                     data + n)
+    cases["cpu bwd regen"] = (lambda: cpu.dropout_backward(x, P_DROP, seed=SEED, out=y), data)
+    kern = cpu._kernels("regen", cpu._MODE_BOOL, 0)[0]  # the same kernel, a mask buffer reused
+    cases["cpu kernel bool (reused)"] = (
+        lambda: kern(x, y, mask_bool, eb, k0, k1, np.uint64(0), t, scale, n_chunks), data + n)
     return cases
 
 

@@ -29,7 +29,8 @@ from reference.half import HALF_NONE, half_code, make_codecs
 from reference.noise import broadcast_layout
 from reference.stream import MASK32, SHIFT32, keep_threshold, make_philox, mulhilo64, scale_for, split_seed
 
-from . import threads
+from . import philox_cpu, threads
+from .philox_cpu import fill_words as _fill_words, tile_words
 
 NAME = "cpu"
 TILE = 2048  # elements per tile; 512 Philox blocks, scratch fits in L1
@@ -38,7 +39,7 @@ _SCRATCH = TILE + 8  # a tile starting mid-block needs one block more
 # Numba's cache knows only this file's time stamp; the kernels inline the stream's Philox
 # round and the 16-bit conversions, so their sources' hash rides in each kernel's closure
 # (part of the cache key).
-_CACHE_KEY = hashlib.sha256(b"".join(open(m.__file__, "rb").read() for m in (_stream, _half))).hexdigest()
+_CACHE_KEY = hashlib.sha256(b"".join(open(m.__file__, "rb").read() for m in (_stream, _half, philox_cpu))).hexdigest()
 
 
 @intrinsic
@@ -64,38 +65,20 @@ _PACK8 = np.uint64(0x0102040810204080)
 _MODES = {None: _MODE_NONE, "bool": _MODE_BOOL, "bits": _MODE_BITS}
 
 
-@njit(inline="never", nogil=True)
-def _fill_words(w0, w1, w2, w3, first_block, n_blocks, k0, k1):
-    """Philox words of blocks ``first_block .. first_block + n_blocks - 1`` (SoA)."""
-    zero = np.uint64(0)
-    for j in range(n_blocks):
-        b = first_block + np.uint64(j)
-        r0, r1, r2, r3 = _philox(b & MASK32, b >> SHIFT32, zero, zero, k0, k1)
-        w0[j] = np.uint32(r0)
-        w1[j] = np.uint32(r1)
-        w2[j] = np.uint32(r2)
-        w3[j] = np.uint32(r3)
-
-
-@njit(inline="never", nogil=True)
-def _interleave(words, w0, w1, w2, w3, n_blocks):
-    for j in range(n_blocks):
-        words[4 * j] = w0[j]
-        words[4 * j + 1] = w1[j]
-        words[4 * j + 2] = w2[j]
-        words[4 * j + 3] = w3[j]
+@njit(inline="always")
+def _tile_words(words, w0, w1, w2, w3, offset, start, count, k0, k1):
+    """Fill ``words`` so that element ``start + e`` has word ``words[e + skip]``; return skip.
+    (The ``w*`` scratch arrays are unused since the stream-order fill; kept for
+    kernels/cpu_runs.py's calls.)"""
+    return tile_words(words, offset, start, count, k0, k1)
 
 
 @njit(inline="always")
-def _tile_words(words, w0, w1, w2, w3, offset, start, count, k0, k1):
-    """Fill ``words`` so that element ``start + e`` has word ``words[e + skip]``; return skip."""
-    g0 = offset + np.uint64(start)
-    first_block = g0 >> np.uint64(2)
-    last_block = (g0 + np.uint64(count - 1)) >> np.uint64(2)
-    n_blocks = np.int64(last_block - first_block) + 1
-    _fill_words(w0, w1, w2, w3, first_block, n_blocks, k0, k1)
-    _interleave(words, w0, w1, w2, w3, n_blocks)
-    return np.int64(g0 & np.uint64(3))
+def _zero_one(scale):
+    """0 and 1 in the scale's dtype: ``scale - scale + 1`` would be float64 (an int literal
+    widens float32), and the whole loop would then run in double at half the vector width."""
+    zero = scale * np.float32(0.0)
+    return zero, zero + np.float32(1.0)
 
 
 @njit(inline="always")
@@ -120,68 +103,82 @@ def _make_regen_kernel(mode: int, half: int, loop):
         _ = cache_key  # a change to the stream's source invalidates the on-disk cache
         n = mask_bool.size if mode == _MODE_MASK else x.size
         n_tiles = (n + TILE - 1) // TILE
-        one = scale - scale + 1
-        zero = scale - scale
-        t_signed = np.int64(t)  # words and t fit in int64; a signed compare vectorizes on AVX2
+        zero, one = _zero_one(scale)
+        all_kept = t > np.uint64(0xFFFFFFFF)  # p = 0: t = 2**32, which no uint32 reaches
+        t32 = np.uint32(np.uint64(0xFFFFFFFF) if all_kept else t)
         for c in loop(n_chunks):
             words = np.empty(_SCRATCH, dtype=np.uint32)
-            w0 = np.empty(_SCRATCH // 4, dtype=np.uint32)
-            w1 = np.empty(_SCRATCH // 4, dtype=np.uint32)
-            w2 = np.empty(_SCRATCH // 4, dtype=np.uint32)
-            w3 = np.empty(_SCRATCH // 4, dtype=np.uint32)
-            keep = np.empty(TILE, dtype=np.uint8)
+            keep = np.zeros(TILE, dtype=np.uint8)
             keep64 = keep.view(np.uint64)
             for tile in range(c * n_tiles // n_chunks, (c + 1) * n_tiles // n_chunks):
                 start = tile * TILE
                 count = min(TILE, n - start)
-                skip = _tile_words(words, w0, w1, w2, w3, offset, start, count, k0, k1)
+                skip = tile_words(words, offset, start, count, k0, k1)
+                # Slices first, indexed from 0: with ``y[start + e]`` LLVM cannot prove the
+                # index non-negative and emits gathers and scatters instead of vector loads.
+                ws = words[skip:skip + count]
+                if mode == _MODE_MASK:
+                    ms = mask_bool[start:start + count]
+                    for e in range(count):
+                        ms[e] = (ws[e] < t32) | all_kept
+                    continue
+                xs = x[start:start + count]
+                ys = y[start:start + count]
                 if mode == _MODE_BITS:
                     for e in range(count):
-                        kept = np.int64(words[e + skip]) < t_signed
+                        kept = (ws[e] < t32) | all_kept
                         keep[e] = kept
-                        y[start + e] = _dropped(x[start + e], kept, one, zero, scale, half)
+                        ys[e] = _dropped(xs[e], kept, one, zero, scale, half)
                     keep[count:] = 0  # the last tile's unused bits are 0, as np.packbits leaves them
                     # Eight 0/1 bytes read as one little-endian uint64, times this constant, carry
                     # byte r's bit to bit 56 + r: the packed byte, bit 0 first, in the top 8 bits.
+                    mb = mask_bits[start >> 3:(start >> 3) + ((count + 7) >> 3)]
                     for q in range((count + 7) >> 3):
-                        mask_bits[(start >> 3) + q] = (keep64[q] * _PACK8) >> np.uint64(56)
-                elif mode == _MODE_MASK:
+                        mb[q] = (keep64[q] * _PACK8) >> np.uint64(56)
+                elif mode == _MODE_BOOL:
+                    ms = mask_bool[start:start + count]
                     for e in range(count):
-                        mask_bool[start + e] = np.int64(words[e + skip]) < t_signed
+                        kept = (ws[e] < t32) | all_kept
+                        ms[e] = kept
+                        ys[e] = _dropped(xs[e], kept, one, zero, scale, half)
                 else:
                     for e in range(count):
-                        kept = np.int64(words[e + skip]) < t_signed
-                        if mode == _MODE_BOOL:
-                            mask_bool[start + e] = kept
-                        y[start + e] = _dropped(x[start + e], kept, one, zero, scale, half)
+                        ys[e] = _dropped(xs[e], (ws[e] < t32) | all_kept, one, zero, scale, half)
 
     return kernel
 
 
 def _make_apply_bool(half: int, loop):
     @njit(parallel=loop is prange, nogil=True, cache=True)
-    def apply_bool(x, y, mask, scale):
+    def apply_bool(x, y, mask, scale, n_chunks):
         """Backward from a stored bool mask: no random words, a plain elementwise loop."""
-        one = scale - scale + 1
-        zero = scale - scale
-        for i in loop(x.size):
-            y[i] = _dropped(x[i], mask[i], one, zero, scale, half)
+        zero, one = _zero_one(scale)
+        n_tiles = (x.size + TILE - 1) // TILE
+        for c in loop(n_chunks):
+            for tile in range(c * n_tiles // n_chunks, (c + 1) * n_tiles // n_chunks):
+                start = tile * TILE
+                stop = min(start + TILE, x.size)
+                xs, ys, ms = x[start:stop], y[start:stop], mask[start:stop]
+                for e in range(stop - start):
+                    ys[e] = _dropped(xs[e], ms[e], one, zero, scale, half)
 
     return apply_bool
 
 
 def _make_apply_bits(half: int, loop):
     @njit(parallel=loop is prange, nogil=True, cache=True)
-    def apply_bits(x, y, bits, scale):
-        """Backward from a stored bit mask: one byte, eight elements, per iteration."""
-        one = scale - scale + 1
-        zero = scale - scale
+    def apply_bits(x, y, bits, scale, n_chunks):
+        """Backward from a stored bit mask: tiles of whole bytes (a tile is a multiple of 8)."""
+        zero, one = _zero_one(scale)
         n = x.size
-        for q in loop((n + 7) >> 3):
-            byte = bits[q]
-            for r in range(min(8, n - 8 * q)):
-                i = 8 * q + r
-                y[i] = _dropped(x[i], (byte >> r) & 1, one, zero, scale, half)
+        n_tiles = (n + TILE - 1) // TILE
+        for c in loop(n_chunks):
+            for tile in range(c * n_tiles // n_chunks, (c + 1) * n_tiles // n_chunks):
+                start = tile * TILE
+                stop = min(start + TILE, n)
+                xs, ys, bs = x[start:stop], y[start:stop], bits[start >> 3:(stop + 7) >> 3]
+                for e in range(stop - start):
+                    ys[e] = _dropped(xs[e], (bs[e >> 3] >> (e & 7)) & 1, one, zero, scale, half)
 
     return apply_bits
 
@@ -196,8 +193,7 @@ def _make_apply_broadcast(half: int, loop):
         with runs of shared (or of independent) axes merged, ``mstrides`` their strides in
         ``M`` (0 along a shared axis). The last axis is the inner loop: one mask value per
         row when it is shared, consecutive ones when it is not."""
-        one = scale - scale + 1
-        zero = scale - scale
+        zero, one = _zero_one(scale)
         k = dims.size
         row = dims[k - 1]
         inner_stride = mstrides[k - 1]
@@ -214,14 +210,16 @@ def _make_apply_broadcast(half: int, loop):
                 for d in range(k - 2, -1, -1):
                     base += (rest % dims[d]) * mstrides[d]
                     rest //= dims[d]
-                start = r * row
+                xs = x[r * row + lo:r * row + hi]
+                ys = y[r * row + lo:r * row + hi]
                 if inner_stride == 0:
                     keep = mask[base]
-                    for e in range(lo, hi):
-                        y[start + e] = _dropped(x[start + e], keep, one, zero, scale, half)
+                    for e in range(hi - lo):
+                        ys[e] = _dropped(xs[e], keep, one, zero, scale, half)
                 else:
-                    for e in range(lo, hi):
-                        y[start + e] = _dropped(x[start + e], mask[base + e], one, zero, scale, half)
+                    ms = mask[base + lo:base + hi]
+                    for e in range(hi - lo):
+                        ys[e] = _dropped(xs[e], ms[e], one, zero, scale, half)
 
     return apply_broadcast
 
@@ -344,7 +342,9 @@ def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None, noi
         return v.returned(dx, out)
     half = half_code(g.dtype)
     if fmt == "bool":
-        _run(g, dx, _kernels("bool", half), np.ascontiguousarray(mask).reshape(-1), _scale(p, g.dtype))
+        _run(g, dx, _kernels("bool", half), np.ascontiguousarray(mask).reshape(-1), _scale(p, g.dtype),
+             units=(g.size + TILE - 1) // TILE)
     else:
-        _run(g, dx, _kernels("bits", half), np.ascontiguousarray(mask), _scale(p, g.dtype))
+        _run(g, dx, _kernels("bits", half), np.ascontiguousarray(mask), _scale(p, g.dtype),
+             units=(g.size + TILE - 1) // TILE)
     return v.returned(dx, out)

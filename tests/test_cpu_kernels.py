@@ -31,14 +31,6 @@ def test_result_does_not_depend_on_the_thread_count(fmt):
     assert_same_bits(results[0][0], y_ref)
 
 
-def test_philox_loop_vectorizes():
-    """The speed of the CPU backend rests on LLVM vectorizing the Philox rounds."""
-    w = [np.empty(8, np.uint32) for _ in range(4)]
-    cpu._fill_words(*w, np.uint64(0), 8, np.uint64(1), np.uint64(2))  # compiled here: kernels load from cache
-    asm = "\n".join(cpu._fill_words.inspect_asm().values())
-    assert "pmuludq" in asm, "Philox tile loop no longer vectorized (no (v)pmuludq in its assembly)"
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_large_tensor_matches_reference(dtype):

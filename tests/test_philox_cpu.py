@@ -1,5 +1,5 @@
-"""The issue-12 prototype (kernels/philox_cpu.py) holds the stream's bits: its fills equal
-``reference.stream``'s Philox word for word, and its regen kernels equal the contract
+"""The CPU's tile fill (kernels/philox_cpu.py) holds the stream's bits: its fills equal
+``reference.stream``'s Philox word for word, and kernels/cpu.py's regen kernels equal the contract
 (docs/RNG_STREAM.md) computed with NumPy from ``reference.stream``, on random counters and
 keys, blocks past 2**32 and across a multiple of 2**32, keys with high bits set, and tiles
 that do not start on a block. Plus: the fast loops are vectorized."""
@@ -9,6 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import numba
+
+from kernels import cpu
 from kernels import philox_cpu as P
 from reference.stream import (keep_threshold, philox4x32_10, scale_for, split_seed,
                               words_for_positions)
@@ -37,7 +40,7 @@ def _cases():
 
 @pytest.mark.parametrize("first_block,n_blocks,seed", _cases())
 def test_fill_words_equals_reference(first_block, n_blocks, seed):
-    w = [np.full(P._SCRATCH // 4 + 2, 0xA5A5A5A5, dtype=np.uint32) for _ in range(4)]
+    w = [np.full(cpu._SCRATCH // 4 + 2, 0xA5A5A5A5, dtype=np.uint32) for _ in range(4)]
     k0, k1 = split_seed(seed)
     P.fill_words(*w, np.uint64(first_block), n_blocks, k0, k1)
     for got, want in zip(w, _expected_blocks(first_block, n_blocks, seed)):
@@ -47,27 +50,12 @@ def test_fill_words_equals_reference(first_block, n_blocks, seed):
 
 @pytest.mark.parametrize("first_block,n_blocks,seed", _cases())
 def test_fill_stream_equals_reference(first_block, n_blocks, seed):
-    words = np.full(P._SCRATCH + 8, 0xA5A5A5A5, dtype=np.uint32)
+    words = np.full(cpu._SCRATCH + 8, 0xA5A5A5A5, dtype=np.uint32)
     k0, k1 = split_seed(seed)
     P.fill_stream(words, np.uint64(first_block), n_blocks, k0, k1)
     want = np.stack(_expected_blocks(first_block, n_blocks, seed), axis=1).reshape(-1)
     np.testing.assert_array_equal(words[:4 * n_blocks], want)
     assert (words[4 * n_blocks:] == 0xA5A5A5A5).all()
-
-
-def test_fill_matches_kernels_cpu_fill():
-    """Same bits as the fill it would replace (kernels/cpu.py, when importable)."""
-    cpu = pytest.importorskip("kernels.cpu")
-    if not hasattr(cpu, "_fill_words"):
-        pytest.skip("kernels.cpu has no _fill_words")
-    for first_block, n_blocks, seed in _cases()[::7]:
-        k0, k1 = split_seed(seed)
-        a = [np.zeros(P._SCRATCH // 4, np.uint32) for _ in range(4)]
-        b = [np.zeros(P._SCRATCH // 4, np.uint32) for _ in range(4)]
-        cpu._fill_words(*a, np.uint64(first_block), n_blocks, k0, k1)
-        P.fill_words(*b, np.uint64(first_block), n_blocks, k0, k1)
-        for u, v in zip(a, b):
-            np.testing.assert_array_equal(u, v)
 
 
 def _contract(x, p, seed, offset):
@@ -79,28 +67,28 @@ def _contract(x, p, seed, offset):
     return y, keep, np.packbits(keep, bitorder="little")
 
 
-def _run_proto(x, p, seed, offset, mode, parallel, n_chunks):
+def _run_kernel(x, p, seed, offset, mode, parallel, n_chunks):
     n = x.size
     y = np.full_like(x, 7)
     mask_bool = np.zeros(n if mode == 1 else 0, np.bool_)
     mask_bits = np.full((n + 7) // 8 if mode == 2 else 0, 0xFF, np.uint8)
     k0, k1 = split_seed(seed)
-    t32, all_kept = P.threshold_words(keep_threshold(p))
-    n_tiles = (n + P.TILE - 1) // P.TILE
-    P.REGEN[mode][0 if parallel else 1](x, y, mask_bool, mask_bits, k0, k1, np.uint64(offset), t32, all_kept,
-                                        scale_for(p, x.dtype), max(1, min(n_tiles, n_chunks)))
+    n_tiles = (n + cpu.TILE - 1) // cpu.TILE
+    cpu._kernels("regen", mode, 0)[0 if parallel else 1](
+        x, y, mask_bool, mask_bits, k0, k1, np.uint64(offset), keep_threshold(p), scale_for(p, x.dtype),
+        max(1, min(n_tiles, n_chunks)))
     return y, mask_bool, mask_bits
 
 
 REGEN_CASES = [
-    (3 * P.TILE + 5, 0.3, 5, 0),
-    (3 * P.TILE + 5, 0.5, 2**64 - 1, 7),                      # key with every high bit set; tile starts mid-block
-    (4 * P.TILE, 0.0, 3, 4 * (2**32) - 2 * P.TILE - 6),       # blocks cross 2**32 inside a tile, skip 2
-    (2 * P.TILE + 1, 1.0, 9, 1),
-    (5 * P.TILE - 3, 0.7, 0xDEADBEEF_CAFEF00D, 2**64 - 5 * P.TILE - 1),  # up to the end of the stream
+    (3 * cpu.TILE + 5, 0.3, 5, 0),
+    (3 * cpu.TILE + 5, 0.5, 2**64 - 1, 7),                      # key with every high bit set; tile starts mid-block
+    (4 * cpu.TILE, 0.0, 3, 4 * (2**32) - 2 * cpu.TILE - 6),       # blocks cross 2**32 inside a tile, skip 2
+    (2 * cpu.TILE + 1, 1.0, 9, 1),
+    (5 * cpu.TILE - 3, 0.7, 0xDEADBEEF_CAFEF00D, 2**64 - 5 * cpu.TILE - 1),  # up to the end of the stream
     (17, 0.5, 2**40 + 5, 3),
     (1, 0.5, 11, 2**35 + 2),
-    (P.TILE * 2, 0.1, 2**33, 2**34 * 4 + 1),
+    (cpu.TILE * 2, 0.1, 2**33, 2**34 * 4 + 1),
 ]
 
 
@@ -113,7 +101,7 @@ def test_regen_kernel_equals_contract(dtype, mode, n, p, seed, offset):
     x[:6] = [np.nan, np.inf, -np.inf, -0.0, 0.0, -1.5][: min(6, n)]
     y_ref, keep, bits = _contract(x, p, seed, offset)
     for parallel, chunks in ((True, 16), (True, 3), (False, 1)):
-        y, mb, mbits = _run_proto(x, p, seed, offset, mode, parallel, chunks)
+        y, mb, mbits = _run_kernel(x, p, seed, offset, mode, parallel, chunks)
         np.testing.assert_array_equal(y.view(np.uint8), y_ref.view(np.uint8))
         if mode == 1:
             np.testing.assert_array_equal(mb, keep)
@@ -122,14 +110,12 @@ def test_regen_kernel_equals_contract(dtype, mode, n, p, seed, offset):
 
 
 def test_regen_kernel_equals_reference_dropout():
-    """And the NumPy oracle itself, where its API is as at 86c7bd2."""
-    reference = pytest.importorskip("reference")
-    x = np.random.default_rng(3).standard_normal(3 * P.TILE + 11).astype(np.float32)
-    try:
-        y_ref, m_ref = reference.dropout_forward(x, 0.25, seed=2**63 + 5, offset=2**34 - 9, mask_format="bits")
-    except Exception as exc:  # noqa: BLE001  (reference/ is being edited alongside)
-        pytest.skip(f"reference.dropout_forward unavailable: {exc}")
-    y, _, mbits = _run_proto(x, 0.25, 2**63 + 5, 2**34 - 9, 2, True, 16)
+    """And the NumPy oracle itself."""
+    import reference
+
+    x = np.random.default_rng(3).standard_normal(3 * cpu.TILE + 11).astype(np.float32)
+    y_ref, m_ref = reference.dropout_forward(x, 0.25, seed=2**63 + 5, offset=2**34 - 9, mask_format="bits")
+    y, _, mbits = _run_kernel(x, 0.25, 2**63 + 5, 2**34 - 9, 2, True, 16)
     np.testing.assert_array_equal(y.view(np.uint8), np.asarray(y_ref).view(np.uint8))
     np.testing.assert_array_equal(mbits, m_ref)
 
@@ -140,7 +126,7 @@ def _asm(dispatcher):
 
 def test_fast_loops_are_vectorized():
     """The fill runs its rounds with vpmuludq on vector registers, and the apply loop of the
-    regen kernel has neither gathers nor scatters (kernels/cpu.py's has both)."""
+    regen kernel has neither gathers nor scatters nor float32 widened to double."""
     for fill in (P.fill_words, P.fill_stream):
         if not fill.signatures:  # compiled by the tests above; compile here when run alone
             test_fill_words_equals_reference(5, 9, 1)
@@ -148,10 +134,12 @@ def test_fast_loops_are_vectorized():
         asm = _asm(fill)
         assert "vpmuludq" in asm and ("ymm" in asm or "zmm" in asm), "Philox fill not vectorized"
         assert "vpmullq" not in asm, "a 64-bit multiply: LLVM lost that the factors fit in 32 bits"
-    x = np.zeros(2 * P.TILE, np.float32)
+    x = np.zeros(2 * cpu.TILE, np.float32)
     for mode in (0, 1, 2):
-        _run_proto(x, 0.5, 1, 0, mode, False, 1)
-        kernel = P.REGEN[mode][1]
+        # a fresh, uncached compilation: Numba shows no assembly for kernels loaded from its cache
+        kernel = numba.njit(nogil=True)(cpu._kernels("regen", mode, 0)[1].py_func)
+        kernel(x, x.copy(), np.zeros(x.size if mode == 1 else 0, np.bool_), np.zeros(x.size // 8 if mode == 2 else 0,
+               np.uint8), np.uint64(1), np.uint64(2), np.uint64(0), keep_threshold(0.5), np.float32(2), 1)
         asm = kernel.inspect_asm(kernel.signatures[0])
         assert "vpmuludq" in asm
         assert "gather" not in asm and "scatter" not in asm, f"mode {mode}: apply loop gathers/scatters"
