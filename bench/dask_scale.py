@@ -116,6 +116,15 @@ def bits_checksum_dask(y):
 
 
 def _peak_rss_bytes() -> int:
+    """This process's peak resident memory since it started. VmHWM, not getrusage's ru_maxrss:
+    Linux carries a parent's peak into a child across fork + exec (the Nanny's worker
+    processes), VmHWM belongs to the process's own address space."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
 
 

@@ -38,8 +38,8 @@ def _make_apply_kernel(mode: int, loop):
         _ = cache_key  # a change to the stream's source invalidates the on-disk cache
         tiles_per_run = (run_len + TILE - 1) // TILE
         n_items = starts.size * tiles_per_run
-        one = scale - scale + 1
-        zero = scale - scale
+        zero = scale * np.float32(0.0)  # 0 and 1 in the scale's dtype (an int literal would widen
+        one = zero + np.float32(1.0)    # float32 to float64: exact, but half the vector width)
         t_signed = np.int64(t)
         for c in loop(n_chunks):
             words = np.empty(_SCRATCH, dtype=np.uint32)
