@@ -44,7 +44,7 @@ def markdown(run, plots=()) -> str:
         "",
         "| | |", "|---|---|",
         f"| level | `{run.level}` ({'bit for bit against docs/RNG_STREAM.md, plus everything below' if run.level == 'contract' else 'any RNG: semantic checks and the statistical battery'}) |",
-        f"| sizes | {run.mode}{' (CUDA simulator)' if run.impl.simulated else ''} |",
+        f"| sizes | {'CUDA simulator (4096 elements per call)' if run.impl.simulated else run.mode} |",
         f"| master seed | {run.seeds.master} ({run.seeds.mode}); replay: `--stat-seed {run.seeds.master}` |",
         f"| false-alarm budget | {budget.FAMILY_ALPHA:g} per run over {run.hypotheses} distinct hypotheses: ALPHA = {run.alpha:.3g} per test |",
         f"| capabilities | " + ", ".join(f"{k}={v}" for k, v in run.impl.capabilities.as_dict().items()) + " |",
