@@ -51,45 +51,38 @@ def make_codecs(as_float32, as_bits32):
     that no mixed signed/unsigned expression promotes to float.
     """
 
+    # float16 in both directions without branches, so that LLVM vectorizes the loops that call
+    # them (after M. Maratyszcza's FP16 library): float arithmetic does the rounding, which
+    # IEEE defines as to nearest, ties to even.
     def to_float32(h, code):
         h = np.int64(h)
         if code == HALF_BF16:
             return as_float32(np.uint32(h << 16))
+        two_w = (h << 17) & 0xFFFFFFFF  # the 15 bits below the sign, at the top of a word
         sign = (h & 0x8000) << 16
-        e = (h >> 10) & 0x1F
-        m = h & 0x3FF
-        if e == 0x1F:  # infinity or NaN: the payload moves up 13 bits
-            return as_float32(np.uint32(sign | 0x7F800000 | (m << 13)))
-        if e == 0:  # zero or subnormal: m * 2^-24, exact in float32
-            v = np.float32(m) * np.float32(5.9604644775390625e-08)
-            return -v if sign else v
-        return as_float32(np.uint32(sign | ((e + 112) << 23) | (m << 13)))
+        # normal (and inf/NaN): rebias the exponent by multiplying by 2^-112
+        normal = as_float32(np.uint32((two_w >> 4) + 0x70000000)) * np.float32(2.0 ** -112)
+        # zero and subnormal: the mantissa as the low bits of 0.5's significand, minus 0.5
+        subnormal = as_float32(np.uint32((two_w >> 17) | 0x3F000000)) - np.float32(0.5)
+        bits = np.int64(as_bits32(subnormal if two_w < 0x08000000 else normal))
+        nan = ((h & 0x7C00) == 0x7C00) & ((h & 0x3FF) != 0)  # keep the payload as it is, unquieted
+        return as_float32(np.uint32(sign | (0x7F800000 | ((h & 0x3FF) << 13) if nan else bits)))
 
     def from_float32(f, code):
         w = np.int64(as_bits32(f))
         sign = (w >> 16) & 0x8000
         a = w & 0x7FFFFFFF
         if code == HALF_BF16:
-            if a > 0x7F800000:
-                return np.uint16(sign | 0x7FC0)
-            return np.uint16((w + 0x7FFF + ((w >> 16) & 1)) >> 16)
-        if a > 0x7F800000:  # NaN
-            payload = (a & 0x7FFFFF) >> 13
-            return np.uint16(sign | 0x7C00 | (payload if payload else 1))
-        if a >= 0x477FF000:  # 65520 and up round to infinity
-            return np.uint16(sign | 0x7C00)
-        if a >= 0x38800000:  # normal: rebias the exponent, round the mantissa at bit 13
-            r = a - 0x38000000
-            return np.uint16(sign | ((r + 0xFFF + ((r >> 13) & 1)) >> 13))
-        if a <= 0x33000000:  # at most 2^-25 (a tie with 0, which is even)
-            return np.uint16(sign)
-        shift = 126 - (a >> 23)  # subnormal: value * 2^24 rounded to an integer, 14..24 bits down
-        mant = (a & 0x7FFFFF) | 0x800000
-        q = mant >> shift
-        rem = mant & ((np.int64(1) << shift) - 1)
-        half = np.int64(1) << (shift - 1)
-        if rem > half or (rem == half and (q & 1) == 1):
-            q += 1
-        return np.uint16(sign | q)
+            rounded = (w + 0x7FFF + ((w >> 16) & 1)) >> 16
+            return np.uint16(sign | 0x7FC0 if a > 0x7F800000 else rounded)
+        # |f| scaled up then down lands on float16's grid, rounded once by the float adds below
+        base = (as_float32(np.uint32(a)) * np.float32(2.0 ** 112)) * np.float32(2.0 ** -110)
+        bias = max((2 * a) & 0xFF000000, 0x71000000)
+        base = as_float32(np.uint32((bias >> 1) + 0x07800000)) + base
+        bits = np.int64(as_bits32(base))
+        finite = ((bits >> 13) & 0x7C00) + (bits & 0x0FFF)
+        payload = (a & 0x7FFFFF) >> 13
+        nan = 0x7C00 | max(payload, 1)  # NaN: the top payload bits, never 0 (as NumPy)
+        return np.uint16(sign | (nan if a > 0x7F800000 else finite))
 
     return to_float32, from_float32
