@@ -24,7 +24,7 @@ import sys
 from reference.conformance.impl import (Capabilities, Implementation, as_implementation, from_api, from_callable,
                                         register_wrapper)
 
-BACKEND_NAMES = ("reference", "cpu", "cuda")
+BACKEND_NAMES = ("reference", "cpu", "cuda")  # the backends the project's tests parametrize over
 
 
 def _backend(name):
@@ -56,6 +56,7 @@ def _quant8():
 
 IMPLEMENTATIONS = {
     **{n: _backend(n) for n in BACKEND_NAMES},
+    "dask": _adapter("dask_arrays", "make"),  # kernels.BACKENDS["dask"] takes dask arrays: adapted
     "torch-dropout": _adapter("torch_cpu", "make_functional"),
     "torch-nn-dropout": _adapter("torch_cpu", "make_module"),
     "torch-native-dropout": _adapter("torch_cpu", "make_native"),

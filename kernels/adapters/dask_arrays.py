@@ -1,0 +1,39 @@
+"""The ``dask`` backend behind the checker's protocol: NumPy in, dask arrays inside (chunked
+so that a tensor spans several chunks), NumPy out."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from reference.conformance.impl import Capabilities, Implementation
+
+CHUNK_ELEMENTS = 2**20  # several chunks at the battery's 2**23 elements
+
+
+def make() -> Implementation:
+    import dask.array as da
+
+    import kernels
+
+    mod = kernels.get_backend("dask")
+
+    def _d(a):
+        a = np.asarray(a)
+        if a.ndim == 0:
+            return da.from_array(a)
+        rows = max(1, CHUNK_ELEMENTS // max(1, a.size // max(1, a.shape[0])))
+        return da.from_array(a, chunks=(rows,) + a.shape[1:])
+
+    def _np(a):
+        return None if a is None else np.asarray(a.compute() if hasattr(a, "compute") else a)
+
+    def forward(x, p, *, seed, offset, training, mask_format):
+        y, m = mod.dropout_forward(_d(x), p, seed=seed, offset=offset, training=training, mask_format=mask_format)
+        return _np(y), _np(m)
+
+    def backward(g, p, *, mask, seed, offset):
+        kw = {"mask": _d(mask) if mask.dtype == np.bool_ else mask} if mask is not None else {"seed": seed, "offset": offset}
+        return _np(mod.dropout_backward(_d(g), p, **kw))
+
+    return Implementation("dask", forward, backward, Capabilities(), claims_contract=True,
+                          description="kernels.dask on dask arrays (chunks of ~2**20 elements), computed to NumPy")
