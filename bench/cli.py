@@ -6,9 +6,12 @@ Examples::
     dropout-bench --quick --out /tmp/r # a small sweep (CI)
     dropout-bench --backends cuda --sizes 2**20,2**24,2**26,2**28 --p 0.5 --dtypes float32
     dropout-bench --from-json .benchmarks/run.json   # pytest-benchmark JSON -> same report
+    dropout-bench --impl textbook-numpy --quick       # add an implementation (IMPL string)
 
 The ceiling (a copy) and the peer (PyTorch, where installed) of every device in the run
-are added to the named backends unless ``--no-peers``.
+are added to the named backends unless ``--no-peers``. ``--impl IMPL`` (repeatable, or
+comma-separated) adds ``kernels.registry.implementation(IMPL)`` as a provider at the points
+its capabilities cover.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
         "write results.csv, PNG plots and summary.md to reports/<device>/.",
     )
     ap.add_argument("--quick", action="store_true",
-                    help="small sweep (sizes 2^10, 2^14, 2^18; float32; p 0.25/0.5/0.75): under a minute")
+                    help="small sweep (sizes 2^10, 2^14, 2^18; float32, and bfloat16 at 2^14; p 0.25/0.5/0.75; "
+                    "channel and in-place rows at 2^14 and 2^18): about a minute")
     ap.add_argument("--backends", type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
                     help="comma-separated providers: backends of kernels.BACKENDS (reference, cpu, cuda), "
                     "'copy'/'torch' or copy-cpu, torch-cuda, ... (default: every backend here; "
@@ -49,9 +53,16 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--sizes", type=_checked(grid.parse_sizes),
                     help="element counts: '2**10,2**20', '1024,4096', or a power-of-two range '2**10..2**24'")
     ap.add_argument("--p", type=_checked(grid.parse_floats), help="drop probabilities, e.g. '0.1,0.5,0.9' (default 0.5)")
-    ap.add_argument("--dtypes", type=_checked(grid.parse_dtypes), help="'float32', 'float64' or both, comma-separated")
+    ap.add_argument("--dtypes", type=_checked(grid.parse_dtypes),
+                    help="comma-separated of float32, float64, float16, bfloat16 (default with --sizes etc.: all four)")
     ap.add_argument("--operations", type=_checked(grid.parse_operations),
-                    help="'forward', 'backward' or both (default both)")
+                    help="comma-separated of forward, backward (elementwise), forward_channel, backward_channel "
+                    "(channel dropout, noise_shape (N, C, 1, 1) of an (N, C, 32, 32) map), forward_inplace, "
+                    "backward_inplace (out=x / out=grad_y); default all")
+    ap.add_argument("--impl", action="append", type=_checked(grid.parse_impls), metavar="IMPL",
+                    help="add an implementation to the sweep: a registry name (textbook-numpy, torch-dropout, "
+                    "quant8, ...) or package.module:attribute; repeatable or comma-separated. It runs at the "
+                    "elementwise points (operations, masks, dtypes) it supports; the others are skipped")
     ap.add_argument("--masks", type=_checked(grid.parse_masks),
                     help="mask formats: none, bool, bits (default all; for backward, none = regenerated)")
     ap.add_argument("--out", type=Path, help="report folder (default reports/<device-name>)")
@@ -93,7 +104,7 @@ def _grids(args, providers) -> list[grid.Grid]:
     if not custom:
         return grid.quick_grids(names) if args.quick else grid.default_grids(names, gpu=gpu)
     if args.quick:
-        sizes, dtypes = (2**10, 2**14, 2**18), ("float32",)
+        sizes, dtypes = (2**10, 2**14, 2**18), ("float32", "bfloat16")
     else:
         sizes = grid.pow2_range(10, 28 if gpu else 24, 2 if gpu else 1)
         dtypes = grid.DTYPES
@@ -153,11 +164,18 @@ def main(argv=None) -> int:
         return _from_json(ap, args, command)
 
     start = time.perf_counter()
+    impls = [spec for group in args.impl or () for spec in group]
     try:
-        chosen = prov_mod.resolve(args.backends or _default_backends(), peers=not args.no_peers)
+        names = args.backends or _default_backends()
+        chosen = prov_mod.resolve(names, peers=not args.no_peers)
+        extra = [prov_mod.impl_provider(spec) for spec in dict.fromkeys(impls)]
+        if extra and not args.no_peers and not any(p.device == "cpu" for p in chosen):
+            chosen += [prov_mod.get(n) for n in prov_mod.peers_for(["cpu"])]  # their copy ceiling
     except ValueError as exc:
         ap.error(str(exc))
     providers = {p.name: p for p in chosen}
+    for p in extra:
+        providers.setdefault(p.name, p)
     if not args.no_peers and not prov_mod.torch_installed():
         print(f"dropout-bench: no peer: {prov_mod.TORCH_MISSING}", file=sys.stderr)
     points = grid.points(_grids(args, providers), providers)

@@ -1,14 +1,26 @@
 """The sweep, declared as grids (in the spirit of ``triton.testing.Benchmark``).
 
-A :class:`Grid` names its axes: providers x operation (forward, backward) x mask format
-(None, 'bool', 'bits') x size x p x dtype. :func:`points` expands a list of grids into
-:class:`Point` s, dropping what a provider does not support and sizes above a provider's
-cap, adding one copy (the ceiling) per device, size and dtype, removing duplicates, and
-ordering them so that each size's ceiling is measured right before that size's dropouts
-(the machines are noisy: a ratio to a copy timed minutes earlier means less).
+A :class:`Grid` names its axes: providers x operation x mask format (None, 'bool', 'bits')
+x size x p x dtype. :func:`points` expands a list of grids into :class:`Point` s, dropping
+what a provider does not support and sizes above a provider's cap, adding one copy (the
+ceiling) per device, size and dtype, removing duplicates, and ordering them so that each
+size's ceiling is measured right before that size's dropouts (the machines are noisy: a
+ratio to a copy timed minutes earlier means less).
 
-The operation ``backward`` with mask format ``None`` regenerates the mask from the seed;
-with 'bool' or 'bits' it reads a stored mask of that format.
+Operations (the "direction" ``forward`` or ``backward``, and a variant):
+
+- ``forward`` / ``backward``: elementwise dropout of a flat array of ``n`` elements.
+- ``forward_channel`` / ``backward_channel``: channel dropout (``noise_shape =
+  reference.noise.channel(shape)``) of the same ``n`` elements viewed as the
+  ``(N, C, H, W)`` feature map of :func:`channel_shape` (``H * W = 1024``): one decision per
+  sample and channel, a mask of ``N * C`` elements.
+- ``forward_inplace`` / ``backward_inplace``: elementwise, ``out=x`` (forward) or
+  ``out=grad_y`` (backward). The input is restored, untimed, before every timed call.
+
+A backward with mask format ``None`` regenerates the mask from the seed; with 'bool' or
+'bits' it reads a stored mask of that format.
+
+Dtypes: float32, float64, float16 and bfloat16 (``ml_dtypes.bfloat16``).
 """
 
 from __future__ import annotations
@@ -17,9 +29,64 @@ import math
 import re
 from dataclasses import dataclass, field
 
-OPERATIONS = ("forward", "backward")
+ELEMENTWISE = ("forward", "backward")
+CHANNEL = ("forward_channel", "backward_channel")
+INPLACE = ("forward_inplace", "backward_inplace")
+OPERATIONS = ELEMENTWISE + CHANNEL + INPLACE
+VARIANTS = {"": "elementwise", "channel": "channel", "inplace": "in place"}
 MASK_FORMATS = (None, "bool", "bits")
-DTYPES = ("float32", "float64")
+WIDE_DTYPES = ("float32", "float64")
+HALF_DTYPES = ("float16", "bfloat16")
+DTYPES = WIDE_DTYPES + HALF_DTYPES
+CHANNEL_HW = 1024  # H * W of a channel-dropout feature map (32 x 32)
+CHANNEL_MAX_C = 64
+
+
+def direction(operation: str) -> str:
+    """'forward', 'backward' or 'copy' of an operation name."""
+    return operation.split("_", 1)[0]
+
+
+def variant(operation: str) -> str:
+    """'' (elementwise), 'channel' or 'inplace'."""
+    return operation.split("_", 1)[1] if "_" in operation else ""
+
+
+def channel_shape(n: int) -> tuple[int, int, int, int] | None:
+    """The ``(N, C, H, W)`` feature map of ``n`` elements the channel rows use: ``H * W =
+    1024`` (32 x 32), ``C`` up to 64, ``N`` the rest; below 4096 elements ``C = 4`` and
+    ``H * W = n / 4`` (the CUDA simulator's tiny sizes). None when ``n`` has no such shape
+    (the channel points of that size are skipped)."""
+    n = int(n)
+    if n >= 4 * CHANNEL_HW:
+        if n % CHANNEL_HW:
+            return None
+        planes = n // CHANNEL_HW
+        c = min(CHANNEL_MAX_C, planes)
+        while planes % c:
+            c -= 1
+        hw, nc = CHANNEL_HW, (planes // c, c)
+    else:
+        if n < 4 or n % 4:
+            return None
+        hw, nc = n // 4, (1, 4)
+    h = 1 << ((hw.bit_length() - 1) // 2) if hw & (hw - 1) == 0 else 1
+    return (*nc, h, hw // h)
+
+
+def mask_elements(operation: str, n: int) -> int:
+    """Elements of the dropout mask of ``operation`` on ``n`` elements (``N * C`` for channel)."""
+    if variant(operation) == "channel":
+        shape = channel_shape(n)
+        if shape is None:
+            raise ValueError(f"no channel-dropout shape for n = {n} (a multiple of 1024 from 4096 on)")
+        return shape[0] * shape[1]
+    return int(n)
+
+
+def point_ok(operation: str, n: int) -> bool:
+    """False for a channel point whose size has no (N, C, H, W) shape."""
+    return variant(operation) != "channel" or channel_shape(n) is not None
 
 
 @dataclass(frozen=True)
@@ -96,10 +163,12 @@ def points(grids, providers) -> list[Point]:
                     if prov.supports("copy", None):
                         add(Point(name, "copy", None, n, 0.0, dtype), key)
                         continue
+                    if not prov.supports_dtype(dtype):
+                        continue
                     for p in g.ps:
                         for op in g.operations:
                             for mf in g.mask_formats:
-                                if prov.supports(op, mf):
+                                if point_ok(op, n) and prov.supports(op, mf):
                                     add(Point(name, op, mf, n, float(p), dtype), key)
     ordered = []
     for key in by_key:  # insertion order: grids, then dtype, then size
@@ -182,6 +251,14 @@ def parse_operations(text: str) -> tuple[str, ...]:
     return ops
 
 
+def parse_impls(text: str) -> tuple[str, ...]:
+    """``--impl``: comma-separated IMPL strings (registry names or package.module:attribute)."""
+    impls = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
+    if not impls:
+        raise ValueError("no implementation given")
+    return impls
+
+
 def pow2_range(lo: int, hi: int, step: int = 1) -> tuple[int, ...]:
     return tuple(2**k for k in range(lo, hi + 1, step))
 
@@ -192,31 +269,48 @@ def pow2_range(lo: int, hi: int, step: int = 1) -> tuple[int, ...]:
 # float64 takes about a second. They are capped there; the GPU sizes go to 2^28.
 SLOW_CAP = {"reference": 2**24, "torch-cpu": 2**24}
 CPU_CAP = {"cpu": 2**26, "copy-cpu": 2**26}
+P_SWEEP = (0.1, 0.25, 0.5, 0.75, 0.9)
+# 16-bit rows: the reference and PyTorch take about 0.45 s per 16-bit call at 2^24 (the
+# conversions); they stop at 2^22 there, to keep the default sweep near 8 minutes on 2 cores.
+HALF_SLOW_CAP = {"reference": 2**22, "torch-cpu": 2**22}
 
 
 def default_grids(providers, *, gpu: bool) -> list[Grid]:
-    """The full sweep: sizes 2^10..2^24 on the CPU (to 2^28 on a GPU), p = 0.5, both dtypes;
-    then p from 0.1 to 0.9 at one size, float32."""
+    """The full sweep: elementwise rows at sizes 2^10..2^24 on the CPU (to 2^28 on a GPU),
+    p = 0.5, float32 and float64; float16 and bfloat16 at three sizes (the slow reference and
+    PyTorch at the first two); the channel and in-place
+    rows (float32) at three sizes, the largest CPU size included; then p from 0.1 to 0.9 at one
+    size, float32."""
     names = tuple(providers)
     caps = dict(SLOW_CAP, **CPU_CAP)
     if gpu:
         # CPU providers stay at their sizes; the GPU ones get the sizes that fill the chip.
         return [
-            Grid("size", names, pow2_range(10, 24), dtypes=DTYPES, max_size=caps),
-            Grid("size-gpu", names, pow2_range(26, 28), dtypes=DTYPES, max_size=caps),
-            Grid("p", names, (2**26,), ps=(0.1, 0.25, 0.5, 0.75, 0.9), max_size=caps),
-            Grid("p-cpu", names, (2**22,), ps=(0.1, 0.25, 0.5, 0.75, 0.9), max_size=caps),
+            Grid("size", names, pow2_range(10, 24), dtypes=WIDE_DTYPES, operations=ELEMENTWISE, max_size=caps),
+            Grid("size-gpu", names, pow2_range(26, 28), dtypes=WIDE_DTYPES, operations=ELEMENTWISE,
+                 max_size=caps),
+            Grid("half", names, (2**16, 2**20, 2**24, 2**28), dtypes=HALF_DTYPES, operations=ELEMENTWISE,
+                 max_size=dict(caps, **HALF_SLOW_CAP)),
+            Grid("variants", names, (2**16, 2**20, 2**24, 2**28), operations=CHANNEL + INPLACE, max_size=caps),
+            Grid("p", names, (2**26,), ps=P_SWEEP, operations=ELEMENTWISE, max_size=caps),
+            Grid("p-cpu", names, (2**22,), ps=P_SWEEP, operations=ELEMENTWISE, max_size=caps),
         ]
     return [
-        Grid("size", names, pow2_range(10, 24), dtypes=DTYPES, max_size=caps),
-        Grid("p", names, (2**22,), ps=(0.1, 0.25, 0.5, 0.75, 0.9), max_size=caps),
+        Grid("size", names, pow2_range(10, 24), dtypes=WIDE_DTYPES, operations=ELEMENTWISE, max_size=caps),
+        Grid("half", names, (2**16, 2**20, 2**24), dtypes=HALF_DTYPES, operations=ELEMENTWISE,
+             max_size=dict(caps, **HALF_SLOW_CAP)),
+        Grid("variants", names, (2**16, 2**20, 2**24), operations=CHANNEL + INPLACE, max_size=caps),
+        Grid("p", names, (2**22,), ps=P_SWEEP, operations=ELEMENTWISE, max_size=caps),
     ]
 
 
 def quick_grids(providers) -> list[Grid]:
-    """A small sweep for CI: three sizes, float32, and p 0.25/0.75 at the middle size."""
+    """A small sweep for CI: three sizes, float32, and p 0.25/0.75 at the middle size
+    (elementwise); bfloat16 at the middle size; the channel and in-place rows at two sizes."""
     names = tuple(providers)
     return [
-        Grid("size", names, (2**10, 2**14, 2**18)),
-        Grid("p", names, (2**14,), ps=(0.25, 0.75)),
+        Grid("size", names, (2**10, 2**14, 2**18), operations=ELEMENTWISE),
+        Grid("half", names, (2**14,), dtypes=("bfloat16",), operations=ELEMENTWISE),
+        Grid("variants", names, (2**14, 2**18), operations=CHANNEL + INPLACE),
+        Grid("p", names, (2**14,), ps=(0.25, 0.75), operations=ELEMENTWISE),
     ]

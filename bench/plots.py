@@ -269,14 +269,54 @@ def forward_vs_backward(df, path, dtype="float32") -> Path | None:
     return Path(path)
 
 
+VARIANT_STYLE = {"": dict(linestyle="-"), "channel": dict(linestyle="--"), "inplace": dict(linestyle=":")}
+
+
+def variants_vs_size(df, path) -> Path | None:
+    """Elementwise vs channel vs in place over size: one panel per (direction, mask), a colour
+    per provider and a line style per variant, the copy ceiling drawn (float32 where measured,
+    at the main p)."""
+    p = _main_p(df)
+    var = df[df["operation"].isin(grid.CHANNEL + grid.INPLACE)]
+    if var.empty:
+        return None
+    dtypes = list(dict.fromkeys(var["dtype"]))
+    dtype = "float32" if "float32" in dtypes else dtypes[0]
+    sel = df[(df["dtype"] == dtype) & ((df["operation"] == "copy") | np.isclose(df["p"].astype(float), p))]
+    sizes = sorted(set(sel.loc[sel["operation"].isin(grid.CHANNEL + grid.INPLACE), "n"]))
+    if len(sizes) < 2:
+        return None
+    sel = sel[sel["n"].isin(sizes)]
+    fig, axes = _panels()
+    copies = sel[sel["operation"] == "copy"]
+    for ax, (direc, mask, title) in zip(axes.flat, PANELS):
+        part = sel[(sel["operation"].map(grid.direction) == direc) & (sel["mask_format"] == mask)]
+        for (name, op), g in part.groupby(["backend", "operation"], sort=False):
+            g = g.sort_values("n")
+            v = grid.variant(op)
+            style = dict(_style(name), **VARIANT_STYLE[v])
+            ax.plot(g["n"], g["gb_per_s"], label=f"{name}, {grid.VARIANTS[v]}", **style)
+        for device, c in copies.groupby("device", sort=False):
+            c = c.sort_values("n")
+            bad = _implausible(c)
+            label = f"copy ceiling ({'GPU' if not device.startswith('cpu-') else 'CPU'})"
+            ax.plot(c["n"][~bad], c["gb_per_s"][~bad], label=label, **_copy_style(device))
+            if bad.any():
+                ax.plot(c["n"][bad], c["gb_per_s"][bad], **IMPLAUSIBLE_STYLE)
+        _size_axes(ax, title, sel["n"], GB_LABEL)
+    return _finish(fig, axes, f"Elementwise (solid) vs channel (dashed) vs in place (dotted): {dtype}, p={p:g} "
+                   f"({_device_suffix(sel)})", path)
+
+
 def write_all(df, out_dir) -> list[Path]:
     out_dir = Path(out_dir)
     paths = []
-    dtypes = [d for d in ("float32", "float64") if d in set(df["dtype"])]
+    dtypes = [d for d in grid.DTYPES if d in set(df["dtype"])]
     for dtype in dtypes:
         paths.append(throughput_vs_size(df, dtype, out_dir / f"throughput_vs_size_{dtype}.png"))
     for dtype in dtypes:
         paths.append(speedup_vs_reference(df, dtype, out_dir / f"speedup_vs_reference_{dtype}.png"))
+    paths.append(variants_vs_size(df, out_dir / "variants_vs_size.png"))
     paths.append(throughput_vs_p(df, out_dir / "throughput_vs_p.png"))
     paths.append(forward_vs_backward(df, out_dir / "forward_vs_backward.png"))
     return [p for p in paths if p is not None]

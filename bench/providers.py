@@ -5,15 +5,30 @@ zero-argument callable with its inputs and outputs already allocated on its devi
 that the timed call does nothing but the operation (and whatever allocation the API itself
 makes, such as a fresh mask per forward call).
 
-- ``reference``, ``cpu``, ``cuda``: the project's backends. The ``cuda`` backend is fed
-  numba device arrays with a device ``out=``, so no host copy is timed.
+- ``reference``, ``cpu``, ``cuda``: the project's backends, in every operation of
+  ``bench.grid.OPERATIONS`` (elementwise, channel with ``noise_shape``, in place with
+  ``out=x`` / ``out=grad_y``). The ``cuda`` backend is fed numba device arrays with a device
+  ``out=``, so no host copy is timed.
 - ``copy-cpu`` / ``copy-cuda``: the ceiling. A Numba ``prange`` loop ``out[i] = x[i]`` on the
-  CPU; a device-to-device copy (``cuMemcpyDtoD``) on the GPU. It moves ``2 * itemsize`` bytes
-  per element, the least any dropout can.
+  CPU (16-bit data viewed as ``uint16``: Numba has no bfloat16); a device-to-device copy
+  (``cuMemcpyDtoD``) on the GPU. It moves ``2 * itemsize`` bytes per element, the least any
+  dropout can.
 - ``torch-cpu`` / ``torch-cuda``: the peer, where PyTorch is installed: ``F.dropout``
-  (forward without a kept mask), ``torch.native_dropout`` (forward with a bool mask) and
-  ``torch.ops.aten.native_dropout_backward`` (backward from a stored bool mask). PyTorch
-  cannot regenerate a mask or store one as bits; those points are skipped.
+  (forward without a kept mask; with ``inplace=True`` for ``forward_inplace``),
+  ``torch.native_dropout`` (forward with a bool mask),
+  ``torch.ops.aten.native_dropout_backward`` (backward from a stored bool mask),
+  ``F.dropout2d`` (``forward_channel``, mask not kept) and its autograd backward
+  ``grad_y * noise`` (``backward_channel`` from the stored ``(N, C, 1, 1)`` noise, counted as
+  a bool mask). PyTorch cannot regenerate a mask, store one as bits, or run
+  ``native_dropout`` / its backward in place; those points are skipped.
+- ``--impl IMPL`` (:class:`ImplProvider`): any implementation of
+  ``kernels.registry.implementation`` (NumPy in and out, host clock), at the elementwise
+  points its capabilities cover (no ``noise_shape``, no ``out=`` in that protocol).
+
+In-place points restore their input from a pristine copy before every timed call,
+untimed (``fn.setup``, see ``bench.timing.measure``): repeated in-place dropout would
+otherwise turn the data into zeros within a few calls, and the 16-bit conversions are
+faster on zeros than on the data the other rows use.
 """
 
 from __future__ import annotations
@@ -23,7 +38,7 @@ import importlib.util
 
 import numpy as np
 
-from . import env, traffic
+from . import env, grid, traffic
 
 SEED = 0x5EED_D20F
 MASK_FORMATS = (None, "bool", "bits")
@@ -58,12 +73,17 @@ def placed_copy(a: np.ndarray, role: str) -> np.ndarray:
 
 @functools.lru_cache(maxsize=1)
 def host_input(n: int, dtype: str) -> np.ndarray:
-    """``n`` values in [-1, 1) of ``dtype`` (the data does not change the speed of dropout)."""
+    """``n`` values in [-1, 1) of ``dtype`` (float16 and bfloat16 rounded from float32)."""
     rng = np.random.default_rng(n)
-    x = rng.random(n, dtype=np.float32 if np.dtype(dtype) == np.float32 else np.float64)
+    x = rng.random(n, dtype=np.float64 if dtype == "float64" else np.float32)
     x *= 2
     x -= 1
-    return placed_copy(x, "x")
+    return placed_copy(x.astype(traffic.np_dtype(dtype), copy=False), "x")
+
+
+def raw16(a):
+    """16-bit float data viewed as ``uint16`` (Numba has no bfloat16); others unchanged."""
+    return a.view(np.uint16) if np.dtype(a.dtype).itemsize == 2 else a
 
 
 @functools.lru_cache(maxsize=1)
@@ -73,12 +93,38 @@ def cuda_input(n: int, dtype: str):
     return cuda.to_device(host_input(n, dtype))
 
 
-@functools.lru_cache(maxsize=1)
-def torch_input(n: int, dtype: str, device: str):
+def torch_dtype(dtype: str):
     import torch
 
-    t = torch.from_numpy(host_input(n, dtype))
+    return {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
+            "bfloat16": torch.bfloat16}[dtype]
+
+
+def torch_from_host(a: np.ndarray):
+    """A tensor sharing ``a``'s memory (bfloat16 through its uint16 view)."""
+    import torch
+
+    if a.dtype.itemsize == 2 and a.dtype != np.float16:
+        return torch.from_numpy(a.view(np.uint16)).view(torch.bfloat16)
+    return torch.from_numpy(a)
+
+
+@functools.lru_cache(maxsize=1)
+def torch_input(n: int, dtype: str, device: str):
+    t = torch_from_host(host_input(n, dtype))
     return t.to(device) if device != "cpu" else t
+
+
+def _shape_of(operation, n):
+    """The input shape of ``operation`` on ``n`` elements, and the noise_shape (None: elementwise)."""
+    if grid.variant(operation) != "channel":
+        return (n,), None
+    shape = grid.channel_shape(n)
+    if shape is None:
+        raise ValueError(f"{operation}: no (N, C, H, W) shape for n = {n}")
+    from reference import noise
+
+    return shape, noise.channel(shape)
 
 
 def footprint(provider: "Provider", point) -> dict[str, int]:
@@ -90,15 +136,17 @@ def footprint(provider: "Provider", point) -> dict[str, int]:
     PyTorch's output and mask or noise (it takes no ``out=``)."""
     from reference.dropout import _CHUNK_BLOCKS
 
-    n, itemsize = point.n, np.dtype(point.dtype).itemsize
-    data, mask = n * itemsize, traffic.mask_bytes(point.mask_format, n)
-    if point.operation == "copy":
+    n, itemsize = point.n, traffic.itemsize(point.dtype)
+    op = point.operation
+    data = n * itemsize
+    mask = 0 if op == "copy" else traffic.mask_bytes(point.mask_format, grid.mask_elements(op, n))
+    if op == "copy":
         arrays = 2 * data
-    elif point.operation == "backward" and point.mask_format is not None:
+    elif grid.direction(op) == "backward" and point.mask_format is not None:
         arrays = 3 * data + 2 * mask
     else:
         arrays = 2 * data + mask
-    if provider.name == "reference" and point.operation != "copy":
+    if (provider.name == "reference" or provider.kind == "impl") and op != "copy":
         arrays += (4 + 1 + itemsize + 1) * n + 20 * 8 * min(n // 4 + 1, _CHUNK_BLOCKS)
     if provider.kind == "peer":
         arrays += data + n
@@ -134,6 +182,9 @@ class Provider:
 
     def supports(self, operation: str, mask_format) -> bool:
         raise NotImplementedError
+
+    def supports_dtype(self, dtype: str) -> bool:
+        return dtype in grid.DTYPES
 
     def prepare(self, operation: str, mask_format, n: int, p: float, dtype: str):
         """A zero-argument callable that runs the operation once on preallocated inputs."""
@@ -171,38 +222,61 @@ class BackendProvider(Provider):
         self.clock = "cuda" if device == "cuda" else "host"
 
     def supports(self, operation, mask_format):
-        return operation in ("forward", "backward") and mask_format in MASK_FORMATS
+        return operation in grid.OPERATIONS and mask_format in MASK_FORMATS
 
     def _arrays(self, n, dtype):
         if self.device == "cuda":
             from numba import cuda
 
-            return cuda_input(n, dtype), cuda.device_array(n, dtype=np.dtype(dtype))
+            return cuda_input(n, dtype), cuda.device_array(n, dtype=traffic.np_dtype(dtype))
         return host_input(n, dtype), placed_empty(n, dtype, "out")
+
+    def _mask(self, x, p, mask_format, noise_shape):
+        _, mask = self.module.dropout_forward(x, p, seed=SEED, mask_format=mask_format, noise_shape=noise_shape)
+        return placed_copy(mask, "mask") if isinstance(mask, np.ndarray) else mask
 
     def prepare(self, operation, mask_format, n, p, dtype):
         if not self.supports(operation, mask_format):
             raise ValueError(f"{self.name} does not support {operation} with mask {mask_format!r}")
         mod = self.module
+        shape, ns = _shape_of(operation, n)
         x, out = self._arrays(n, dtype)
-        if operation == "forward":
+        x, out = x.reshape(shape), out.reshape(shape)
+        if grid.variant(operation) == "inplace":
+            x0, x = x, out  # out is both input and output; x0 the pristine input
+            setup = _restorer(x, x0, self.device)
+        mask = self._mask(x0 if grid.variant(operation) == "inplace" else x, p, mask_format, ns) \
+            if grid.direction(operation) == "backward" and mask_format is not None else None
+        if grid.direction(operation) == "forward":
             def run():
-                return mod.dropout_forward(x, p, seed=SEED, mask_format=mask_format, out=out)
-            return run
-        if mask_format is None:
+                return mod.dropout_forward(x, p, seed=SEED, mask_format=mask_format, out=out, noise_shape=ns)
+        elif mask_format is None:
             def run():
-                return mod.dropout_backward(x, p, seed=SEED, out=out)
-            return run
-        _, mask = mod.dropout_forward(x, p, seed=SEED, mask_format=mask_format)
-        if isinstance(mask, np.ndarray):
-            mask = placed_copy(mask, "mask")
-
-        def run():
-            return mod.dropout_backward(x, p, mask=mask, out=out)
+                return mod.dropout_backward(x, p, seed=SEED, out=out, noise_shape=ns)
+        else:
+            def run():
+                return mod.dropout_backward(x, p, mask=mask, out=out, noise_shape=ns)
+        if grid.variant(operation) == "inplace":
+            run.setup = setup
         return run
 
     def threads(self):
         return None if self.device == "cuda" else _numba_threads()
+
+
+def _restorer(work, pristine, device: str):
+    """``setup()``: copy ``pristine`` back into ``work`` (the input of an in-place call), on the
+    device that holds them; returns None (pytest-benchmark's setup may return arguments)."""
+    if device == "cuda":
+        w, p0 = raw16(work.reshape(work.size)), raw16(pristine.reshape(pristine.size))
+
+        def setup():
+            w.copy_to_device(p0)  # device to device, queued before the timed call
+        return setup
+
+    def setup():
+        np.copyto(work, pristine)
+    return setup
 
 
 @functools.lru_cache(maxsize=None)
@@ -236,19 +310,21 @@ class CopyProvider(Provider):
         if self.device == "cuda":
             from numba import cuda
 
-            x = cuda_input(n, dtype)
-            out = cuda.device_array(n, dtype=np.dtype(dtype))
+            x = raw16(cuda_input(n, dtype))
+            out = cuda.device_array(n, dtype=traffic.np_dtype(dtype))
+            out16 = raw16(out)
 
             def run():
-                out.copy_to_device(x)  # device to device
+                out16.copy_to_device(x)  # device to device
                 return out
             return run
         x = host_input(n, dtype)
         out = placed_empty(n, dtype, "out")
+        x16, out16 = raw16(x), raw16(out)  # Numba has no bfloat16: copy the 16-bit patterns
         copy = _parallel_copy()
 
         def run():
-            copy(x, out)
+            copy(x16, out16)
             return out
         return run
 
@@ -266,8 +342,11 @@ class TorchProvider(Provider):
         self.name = f"torch-{device}"
         self.clock = "torch-cuda" if device == "cuda" else "host"
 
+    SUPPORTED = {("forward", None), ("forward", "bool"), ("backward", "bool"), ("forward_channel", None),
+                 ("backward_channel", "bool"), ("forward_inplace", None)}
+
     def supports(self, operation, mask_format):
-        return (operation, mask_format) in {("forward", None), ("forward", "bool"), ("backward", "bool")}
+        return (operation, mask_format) in self.SUPPORTED
 
     def prepare(self, operation, mask_format, n, p, dtype):
         import torch
@@ -276,7 +355,30 @@ class TorchProvider(Provider):
         if not self.supports(operation, mask_format):
             raise ValueError(f"{self.name} does not support {operation} with mask {mask_format!r}")
         torch.manual_seed(SEED)
-        x = torch_input(n, dtype, self.device)
+        shape, ns = _shape_of(operation, n)
+        x = torch_input(n, dtype, self.device).reshape(shape)
+        if operation == "forward_inplace":
+            work = x.clone()
+
+            def run():
+                return F.dropout(work, p, training=True, inplace=True)
+
+            def setup():
+                work.copy_(x)
+            run.setup = setup
+            return run
+        if operation == "forward_channel":
+            def run():
+                return F.dropout2d(x, p, training=True)
+            return run
+        if operation == "backward_channel":
+            # what autograd runs for F.dropout2d's backward: grad_y times the saved, scaled noise
+            noise = torch.empty(ns, dtype=x.dtype, device=x.device).bernoulli_(1.0 - p)
+            noise.div_(1.0 - p) if p < 1.0 else noise.zero_()
+
+            def run():
+                return x * noise
+            return run
         if operation == "forward" and mask_format is None:
             def run():
                 return F.dropout(x, p, training=True)
@@ -307,6 +409,72 @@ class TorchProvider(Provider):
             torch.cuda.synchronize()
 
 
+class ImplProvider(Provider):
+    """An implementation named by an IMPL string (``dropout-bench --impl``), through
+    ``kernels.registry.implementation``: NumPy in and out, timed on the host clock (so the
+    time includes whatever copies to and from a device the implementation makes), at the
+    elementwise points its capabilities cover."""
+
+    kind = "impl"
+    device = "cpu"
+
+    def __init__(self, spec: str, impl, name: str | None = None):
+        self.spec, self.impl = spec, impl
+        self.name = name or spec
+
+    def supports_dtype(self, dtype):
+        return self.impl.capabilities.has(f"dtype:{dtype}")
+
+    def supports(self, operation, mask_format):
+        caps = self.impl.capabilities
+        if operation == "forward":
+            return mask_format is None or caps.has(f"mask:{mask_format}")
+        if operation == "backward":
+            return caps.has("backward") and (caps.has("regenerate") if mask_format is None
+                                             else caps.has(f"mask:{mask_format}"))
+        return False  # the protocol has no noise_shape and no out=
+
+    def prepare(self, operation, mask_format, n, p, dtype):
+        if not (self.supports(operation, mask_format) and self.supports_dtype(dtype)):
+            from reference.conformance.impl import Unsupported
+
+            raise Unsupported(f"{self.name} does not support {operation} with mask {mask_format!r} in {dtype}")
+        impl, x = self.impl, host_input(n, dtype)
+        if operation == "forward":
+            def run():
+                return impl.forward(x, p, seed=SEED, mask_format=mask_format)
+            return run
+        if mask_format is None:
+            def run():
+                return impl.backward(x, p, seed=SEED)
+            return run
+        _, mask = impl.forward(x, p, seed=SEED, mask_format=mask_format)
+
+        def run():
+            return impl.backward(x, p, mask=mask)
+        return run
+
+    def threads(self):
+        return _numba_threads()
+
+
+@functools.lru_cache(maxsize=None)
+def impl_provider(spec: str) -> ImplProvider:
+    """The provider of ``--impl spec``; ``ValueError`` (in words) for an unknown or unusable IMPL.
+    It is called ``spec``, or ``impl:spec`` where that name is already a provider's."""
+    from kernels import registry
+
+    spec = spec.strip()
+    try:
+        impl = registry.implementation(spec)
+    except ValueError as exc:
+        raise ValueError(f"--impl {spec}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a user's module may fail in any way on import or probing
+        raise ValueError(f"--impl {spec}: cannot load it: {type(exc).__name__}: {exc}") from None
+    taken = spec in available() or spec in ("copy", "torch") or spec.startswith(("copy-", "torch-"))
+    return ImplProvider(spec, impl, name=f"impl:{spec}" if taken else spec)
+
+
 # --- registry -----------------------------------------------------------------------
 
 TORCH_MISSING = ("PyTorch is not installed (the optional peer): pip install -e \".[peers]\", "
@@ -326,10 +494,15 @@ def torch_cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
+# Backends that take other array types than NumPy and numba/CUDA device arrays: not providers
+# here (the dask backend has its own benchmark, bench/dask_scale.py).
+NOT_PROVIDERS = {"dask": "the dask backend takes dask arrays; bench/dask_scale.py benchmarks it"}
+
+
 def backend_names() -> list[str]:
     import kernels
 
-    return list(kernels.BACKENDS)
+    return [n for n in kernels.BACKENDS if n not in NOT_PROVIDERS]
 
 
 @functools.lru_cache(maxsize=None)
@@ -337,6 +510,8 @@ def get(name: str) -> Provider:
     """The provider called ``name``; ``ValueError`` when it is unknown or unavailable here."""
     import kernels
 
+    if name in NOT_PROVIDERS:
+        raise ValueError(f"{name}: {NOT_PROVIDERS[name]}")
     if name in kernels.BACKENDS:
         return BackendProvider(name, kernels.BACKENDS[name], "cuda" if name == "cuda" else "cpu")
     if name == "copy-cpu":
@@ -360,7 +535,7 @@ def available() -> list[str]:
     """Every provider that can run here, backends first."""
     import kernels
 
-    names = list(kernels.BACKENDS) + ["copy-cpu"]
+    names = backend_names() + ["copy-cpu"]
     if "cuda" in kernels.BACKENDS:
         names.append("copy-cuda")
     if torch_installed():

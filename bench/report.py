@@ -25,9 +25,10 @@ COLUMNS = [
 
 HEADLINE_N = {"cpu": 2**24, "cuda": 2**28}
 BUSY = 0.25  # other processes' cores (other_load) above which a CPU point was disturbed
-OP_ORDER = {"copy": 0, "forward": 1, "backward": 2}
+OP_ORDER = {"copy": 0, "forward": 1, "forward_channel": 2, "forward_inplace": 3,
+            "backward": 4, "backward_channel": 5, "backward_inplace": 6}
 MASK_ORDER = {"none": 0, "bool": 1, "bits": 2}
-KIND_ORDER = {"backend": 0, "peer": 1, "ceiling": 2}
+KIND_ORDER = {"backend": 0, "impl": 1, "peer": 2, "ceiling": 3}
 # A dropout moves at least a copy's bytes, so a copy it beats by this factor, or one this many
 # times slower than a copy of more elements, was disturbed (on a loaded machine a copy can hit
 # an ~8 ms wall of thread hand-offs) and is no ceiling: no "% of copy" is given against it.
@@ -156,8 +157,10 @@ def _order(df: pd.DataFrame) -> pd.DataFrame:
 
 def headline(df: pd.DataFrame, device: str, dtype="float32", p=0.5):
     """(n, rows) at the headline size for ``device``: 2^28 on a GPU, 2^24 on a CPU, or the
-    largest size measured there if that one was not."""
+    largest size measured there if that one was not. Elementwise rows and the copy only (the
+    channel and in-place rows have their own table, :func:`variants`)."""
     on = df[(df["device"] == device) & (df["dtype"] == dtype)
+            & df["operation"].isin(("copy",) + grid.ELEMENTWISE)
             & ((df["operation"] == "copy") | np.isclose(df["p"].astype(float), p))]
     if on.empty:
         return None, on
@@ -194,6 +197,63 @@ def _headline_table(df, device, dtype="float32", p=0.5) -> list[str]:
     return lines + [""]
 
 
+def variants(df: pd.DataFrame, device: str, p=0.5):
+    """(n, dtype, rows) for the elementwise / channel / in-place comparison on ``device``: the
+    largest size that has channel or in-place rows at ``p`` (float32 where measured), and every
+    row of that size, dtype and p (the copy included); ``(None, None, empty)`` without such rows."""
+    on = df[(df["device"] == device)
+            & ((df["operation"] == "copy") | np.isclose(df["p"].astype(float), p))]
+    var = on[on["operation"].isin(grid.CHANNEL + grid.INPLACE)]
+    if var.empty:
+        return None, None, on.iloc[0:0]
+    dtypes = list(dict.fromkeys(var["dtype"]))
+    dtype = "float32" if "float32" in dtypes else dtypes[0]
+    n = int(var.loc[var["dtype"] == dtype, "n"].max())
+    return n, dtype, on[(on["dtype"] == dtype) & (on["n"] == n)]
+
+
+def _variants_table(df, device, p=0.5) -> list[str]:
+    n, dtype, rows = variants(df, device, p)
+    if n is None:
+        return []
+    cols = [("", "elementwise"), ("channel", "channel"), ("inplace", "in place")]
+    lines = [
+        f"### {device}: elementwise vs channel vs in place, n = {grid.size_label(n)} ({n:,}), p = {p:g}, {dtype}",
+        "",
+        "GB/s (% of copy). Channel: `noise_shape = (N, C, 1, 1)` of the "
+        f"`{grid.channel_shape(n)}` map, one decision per (sample, channel); in place: `out=x` "
+        "(forward), `out=grad_y` (backward), the input restored untimed before each call.",
+        "",
+        "| provider | direction | mask | " + " | ".join(title for _, title in cols) + " |",
+        "| --- | --- | --- | " + " | ".join("---:" for _ in cols) + " |",
+    ]
+    body = rows[rows["operation"] != "copy"].assign(
+        _dir=lambda d: d["operation"].map(grid.direction), _k=lambda d: d["kind"].map(KIND_ORDER).fillna(9),
+        _d=lambda d: d["operation"].map(grid.direction).map({"forward": 0, "backward": 1}),
+        _m=lambda d: d["mask_format"].map(MASK_ORDER).fillna(9))
+    keys = body.sort_values(["_k", "backend", "_d", "_m"])[["backend", "_dir", "mask_format"]].drop_duplicates()
+    for backend, direc, mask in keys.itertuples(index=False):
+        cells = []
+        for var, _ in cols:
+            op = direc if not var else f"{direc}_{var}"
+            r = body[(body["backend"] == backend) & (body["operation"] == op) & (body["mask_format"] == mask)]
+            if r.empty:
+                cells.append("—")
+                continue
+            r = r.iloc[0]
+            v = r["pct_of_copy"]
+            pct = "" if r["ceiling_implausible"] or _nan(v) else f" ({v:,.0f}%)" if v >= 10 else f" ({v:.2g}%)"
+            cells.append(f"{_gbs(r['gb_per_s'])}{pct}")
+        lines.append(f"| {backend} | {direc} | {_mask_words(direc, mask)} | " + " | ".join(cells) + " |")
+    copy = rows[rows["operation"] == "copy"]
+    if len(copy):
+        c = copy.iloc[0]
+        note = " (implausible as a ceiling: no % given)" if c["ceiling_implausible"] else ""
+        lines += ["", f"Copy ceiling: {_gbs(c['gb_per_s'])} GB/s ({c['backend']}){note}. "
+                  "—: not measured (a provider without that variant or mask)."]
+    return lines + [""]
+
+
 def _pct(r) -> str:
     if r.ceiling_implausible:
         return NO_CEILING
@@ -211,12 +271,17 @@ def _busy(x) -> bool:
         return False
 
 
+def _main_p(df) -> float:
+    ps = df.loc[df["operation"] != "copy", "p"].dropna().astype(float)
+    return 0.5 if ps.empty or np.isclose(ps, 0.5).any() else float(ps.mode().iloc[0])
+
+
 def _nan(x) -> bool:
     return x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x))
 
 
 def _mask_words(operation, mask_format) -> str:
-    if operation == "backward":
+    if grid.direction(operation) == "backward":
         return "regenerated" if mask_format == "none" else f"stored {mask_format}"
     return "not kept" if mask_format == "none" else mask_format
 
@@ -289,14 +354,22 @@ def write_summary(df: pd.DataFrame, out_dir, plots, *, command: str | None = Non
     lines += ["", "## Headline", ""]
     for device in sorted(devices, key=lambda d: not is_gpu_device(d)):
         lines += _headline_table(df, device)
+    variant_lines = [line for device in devices if not is_gpu_device(device)
+                     for line in _variants_table(df, device, _main_p(df))]
+    if variant_lines:
+        lines += ["## Elementwise, channel and in place", ""] + variant_lines
     lines += _ceiling_notes(df)
     from_pytest = df["source"].astype(str).str.startswith("pytest-benchmark").all()
     lines += [
         "GB/s counts the bytes the operation must move (read + written): `2 * itemsize` per element "
-        "for x and y, plus the mask written (forward) or read (backward from a stored mask): "
-        "1 byte per element for `bool`, 1/8 for `bits`, none when the mask is not kept or is "
-        "regenerated from the seed. PyTorch's `native_dropout` moves a bool mask "
-        "(`2 * itemsize + 1`); `F.dropout` (mask not kept) is counted as `2 * itemsize`. "
+        "for x and y (2 bytes for float16 and bfloat16), plus the mask written (forward) or read "
+        "(backward from a stored mask): 1 byte per mask element for `bool`, 1/8 for `bits`, none "
+        "when the mask is not kept or is regenerated from the seed. A channel-dropout mask has "
+        "`N * C = n / 1024` elements; an in-place call moves the same bytes as the out-of-place one. "
+        "PyTorch's `native_dropout` moves a bool mask "
+        "(`2 * itemsize + 1`); `F.dropout` (mask not kept, or `inplace=True`) and `F.dropout2d` are "
+        "counted as `2 * itemsize`, and `F.dropout2d`'s backward (`grad_y * noise`) as a backward "
+        "from a stored (N, C) bool mask. "
         "`% of copy` compares with "
         + ("the fastest of the copy benchmarks (one in every comparison group) of the same size and dtype "
            "on the same device in that pytest run" if from_pytest else

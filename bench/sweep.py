@@ -17,6 +17,8 @@ import math
 import time
 import traceback
 
+from reference.conformance.impl import Unsupported
+
 from . import env, grid, load, providers as prov_mod, timing, traffic
 
 BUSY = 0.25  # cores used by other processes above which a CPU point counts as disturbed
@@ -96,7 +98,8 @@ def run(points, providers, *, repeats: int = 25, warmup: int = timing.WARMUP, bu
         progress: bool = True, log=print) -> list[dict]:
     """Time every point ``passes`` times and keep each point's fastest pass (by median).
 
-    A point that fails is logged and left out. With ``wait_idle_s`` > 0, wait up to that
+    A point that fails is logged and left out (one an ``--impl`` does not support, raising
+    ``Unsupported``, is logged as such). With ``wait_idle_s`` > 0, wait up to that
     long before each CPU point for other processes to go quiet (``wait_total_s`` in all,
     then no more waiting), and re-measure a CPU point they disturbed after the machine had
     gone quiet, up to ``retries`` times. Every record keeps the other processes' load
@@ -125,6 +128,10 @@ def run(points, providers, *, repeats: int = 25, warmup: int = timing.WARMUP, bu
                 results.setdefault(point, []).append(_measure_point(
                     point, provider, repeats=repeats, warmup=warmup, budget_s=budget_s,
                     waiter=waiter, retries=retries))
+            except Unsupported as exc:  # an --impl without that capability: not an error
+                failed.add(point)
+                msg = f"not supported, skipped {point.id}: {exc}"
+                (tqdm.write if progress else log)(msg)
             except Exception as exc:  # noqa: BLE001 - one broken point must not lose the sweep
                 failed.add(point)
                 msg = f"skipped {point.id}: {type(exc).__name__}: {exc}"

@@ -15,6 +15,11 @@ too (``Timing.host_seconds``): it is what a small size really costs from Python.
 Every sample is the mean over ``inner`` back-to-back calls. ``inner`` is calibrated so a
 sample lasts at least ``min_sample_s``: one call on 1 Ki elements takes a few microseconds,
 too close to the clock's resolution and to the cost of reading it.
+
+With a ``setup`` (the in-place points: it restores the input the call overwrites), each
+call is preceded by an untimed ``setup()`` and timed on its own: a sample is the mean of
+``inner`` such single-call times (host clock), or of ``inner`` event pairs around single
+calls, each queued after its setup (CUDA clocks).
 """
 
 from __future__ import annotations
@@ -58,7 +63,15 @@ class Timing:
 class _HostClock:
     name = "perf_counter"
 
-    def sample(self, fn, inner: int) -> float:
+    def sample(self, fn, inner: int, setup=None) -> float:
+        if setup is not None:
+            total = 0.0
+            for _ in range(inner):
+                setup()
+                t0 = time.perf_counter()
+                fn()
+                total += time.perf_counter() - t0
+            return total / inner
         t0 = time.perf_counter()
         for _ in range(inner):
             fn()
@@ -146,7 +159,9 @@ class _CudaEvents:
     def _deferred(self):
         return self._cuda.defer_cleanup()
 
-    def sample(self, fn, inner: int) -> float:
+    def sample(self, fn, inner: int, setup=None) -> float:
+        if setup is not None:
+            return sum(self._sample_one(fn, setup) for _ in range(inner)) / inner
         if self._simulated:
             t0 = time.perf_counter()
             for _ in range(inner):
@@ -165,6 +180,29 @@ class _CudaEvents:
         self._host_estimate = host
         self.host_samples.append(host)
         return self._elapsed() / inner
+
+    def _sample_one(self, fn, setup) -> float:
+        """One call after its (untimed) setup, which is queued on the stream before the start
+        event: the events time the call alone."""
+        if self._simulated:
+            setup()
+            self.sync()
+            t0 = time.perf_counter()
+            fn()
+            self.sync()
+            return time.perf_counter() - t0
+        with self._deferred():
+            self._spinner(2.0 * self._host_estimate + 50e-6)
+            setup()
+            self._record(self._start)
+            t0 = time.perf_counter()
+            fn()
+            host = time.perf_counter() - t0
+            self._record(self._end)
+            self._end.synchronize()
+        self._host_estimate = host
+        self.host_samples.append(host)
+        return self._elapsed()
 
     def sync(self) -> None:
         self._cuda.synchronize()
@@ -198,10 +236,13 @@ CLOCKS = {"host": _HostClock, "cuda": _CudaEvents, "torch-cuda": _TorchCudaEvent
 WARMUP = 2  # untimed calls before timing: the first compiles (Numba) or initializes (PyTorch)
 
 
-def warm_up(fn, sync, calls: int = WARMUP, budget_s: float = math.inf) -> None:
+def warm_up(fn, sync, calls: int = WARMUP, budget_s: float = math.inf, setup=None) -> None:
     """``calls`` untimed calls of ``fn`` (compilation, first-touch page faults, caches), each
-    followed by ``sync()``; after the second, stop once one call took over ``budget_s / 4``."""
+    after ``setup()`` (if given) and followed by ``sync()``; after the second, stop once one
+    call took over ``budget_s / 4``."""
     for i in range(max(calls, 0)):
+        if setup is not None:
+            setup()
         t0 = time.perf_counter()
         fn()
         sync()
@@ -220,6 +261,7 @@ def measure(
     budget_s: float = 1.0,
     min_sample_s: float = 2e-4,
     max_inner: int = 1000,
+    setup=None,
 ) -> Timing:
     """Time ``fn()`` (no arguments, result ignored) with ``clock``: 'host' (perf_counter),
     'cuda' (numba.cuda events) or 'torch-cuda' (torch.cuda events).
@@ -227,16 +269,19 @@ def measure(
     ``warmup`` untimed calls first (:func:`warm_up`), then up to ``repeats`` samples,
     stopping early once ``budget_s`` seconds of wall time have been spent and at least
     ``min_repeats`` samples exist, so that big, slow points do not dominate a sweep.
+    ``setup`` (default: ``fn.setup`` where ``fn`` has one) runs untimed before every call.
     """
+    if setup is None:
+        setup = getattr(fn, "setup", None)
     if repeats < 1:
         raise ValueError("repeats must be >= 1")
     try:
         clk = CLOCKS[clock]()
     except KeyError:
         raise ValueError(f"clock must be one of {sorted(CLOCKS)}, got {clock!r}") from None
-    warm_up(fn, clk.sync, warmup, budget_s)
+    warm_up(fn, clk.sync, warmup, budget_s, setup=setup)
     # Calibrate: one timed call says how many calls make a sample long enough.
-    first = clk.sample(fn, 1)
+    first = clk.sample(fn, 1, setup)
     inner = 1
     if first < min_sample_s:
         inner = min(max_inner, max(1, math.ceil(min_sample_s / max(first, 1e-9))))
@@ -245,7 +290,7 @@ def measure(
     while len(samples) < repeats:
         if len(samples) >= min(min_repeats, repeats) and time.perf_counter() > t_end:
             break
-        samples.append(clk.sample(fn, inner))
+        samples.append(clk.sample(fn, inner, setup))
     host = getattr(clk, "host_samples", None)
     return Timing(tuple(samples), inner=inner, clock=clk.name, warmup=warmup,
                   host_seconds=float(np.median(host)) if host else float("nan"))

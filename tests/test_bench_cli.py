@@ -27,9 +27,11 @@ def _refused(capsys, args) -> str:
     (["--p", "half"], "p must be numbers in [0, 1]"),
     (["--sizes", "2**10,lots"], "size must be a positive integer such as 1024, 2**20 or 1e6, got 'lots'"),
     (["--sizes", "0"], "size must be a positive integer"),
-    (["--dtypes", "float16"], "dtype must be one of ('float32', 'float64'), got 'float16'"),
+    (["--dtypes", "float8"], "dtype must be one of ('float32', 'float64', 'float16', 'bfloat16'), got 'float8'"),
     (["--masks", "bytes"], "mask format must be none, bool or bits, got 'bytes'"),
-    (["--operations", "fwd"], "operation must be one of ('forward', 'backward'), got 'fwd'"),
+    (["--operations", "fwd"], "operation must be one of ('forward', 'backward', 'forward_channel', "
+                              "'backward_channel', 'forward_inplace', 'backward_inplace'), got 'fwd'"),
+    (["--impl", " , "], "no implementation given"),
 ])
 def test_bad_axis_says_why(capsys, args, words):
     err = _refused(capsys, args)
@@ -115,3 +117,103 @@ def test_torch_missing_skips_its_benchmarks(tmp_path):
     assert proc.returncode == 0, out[-3000:]
     assert "SKIPPED [1]" in out and "torch-cpu: PyTorch is not installed" in out
     assert "passed" in out
+
+
+# --- 16-bit dtypes, channel and in-place rows, --impl ----------------------------------------
+
+def test_new_axes_parse():
+    assert grid.parse_dtypes("float16,bfloat16") == ("float16", "bfloat16")
+    assert grid.parse_operations("forward_channel,backward_inplace") == ("forward_channel", "backward_inplace")
+    assert grid.parse_impls("textbook-numpy, quant8,textbook-numpy") == ("textbook-numpy", "quant8")
+
+
+def test_channel_shape():
+    assert grid.channel_shape(2**24) == (256, 64, 32, 32)
+    assert grid.channel_shape(2**14) == (1, 16, 32, 32)
+    assert grid.channel_shape(2**10) == (1, 4, 16, 16)
+    assert grid.channel_shape(2**8) == (1, 4, 8, 8)  # the CUDA simulator's size
+    assert grid.channel_shape(10**6) is None and grid.channel_shape(6) is None
+    assert grid.mask_elements("backward_channel", 2**24) == 256 * 64
+    assert grid.mask_elements("forward_inplace", 2**24) == 2**24
+
+
+def test_default_grids_hold_the_new_rows():
+    """The full CPU sweep: float16 and bfloat16 at three sizes, channel and in-place rows up to the
+    headline size 2^24; --quick: bfloat16 at one size and the variants at two."""
+    names = {n: providers.get(n) for n in ("reference", "cpu", "copy-cpu")}
+    pts = grid.points(grid.default_grids(names, gpu=False), names)
+    half = {(pt.dtype, pt.n) for pt in pts if pt.provider == "cpu" and pt.dtype in grid.HALF_DTYPES}
+    assert {d for d, _ in half} == {"float16", "bfloat16"} and len({n for _, n in half}) >= 2
+    variants = {(pt.operation, pt.n) for pt in pts if pt.provider == "cpu" and pt.operation not in grid.ELEMENTWISE}
+    assert {op for op, _ in variants} == set(grid.CHANNEL + grid.INPLACE)
+    assert max(n for _, n in variants) == 2**24
+    assert {pt.dtype for pt in pts if pt.operation == "copy"} == set(grid.DTYPES)  # a ceiling per dtype
+    quick = grid.points(grid.quick_grids(names), names)
+    assert {pt.dtype for pt in quick} == {"float32", "bfloat16"}
+    assert {pt.operation for pt in quick} == set(grid.OPERATIONS) | {"copy"}
+
+
+def test_channel_points_skip_sizes_without_a_shape():
+    names = {n: providers.get(n) for n in ("cpu", "copy-cpu")}
+    g = grid.Grid("g", tuple(names), (10**6, 2**20), operations=grid.CHANNEL, mask_formats=(None,))
+    assert {(pt.operation, pt.n) for pt in grid.points([g], names) if pt.operation != "copy"} == {
+        ("forward_channel", 2**20), ("backward_channel", 2**20)}
+
+
+def test_unknown_impl_exits_2(capsys, tmp_path):
+    err = _refused(capsys, ["--impl", "no-such-impl", "--quick", "--out", str(tmp_path)])
+    assert "--impl no-such-impl: unknown implementation 'no-such-impl'" in err
+    assert "textbook-numpy" in err and "Traceback" not in err
+    err = _refused(capsys, ["--impl", "nosuchmodule_xyz:f", "--quick", "--out", str(tmp_path)])
+    assert "cannot import 'nosuchmodule_xyz'" in err
+    assert not (tmp_path / "results.csv").exists()
+
+
+def test_impl_provider_capabilities():
+    tb = providers.impl_provider("textbook-numpy")  # forward only, float32/float64, no mask, no offset
+    assert tb.name == "textbook-numpy" and tb.kind == "impl" and tb.device == "cpu"
+    assert tb.supports("forward", None) and not tb.supports("forward", "bool")
+    assert not tb.supports("backward", None) and not tb.supports("forward_channel", None)
+    assert tb.supports_dtype("float64") and not tb.supports_dtype("bfloat16")
+    assert providers.impl_provider("cpu").name == "impl:cpu"  # the name of a provider already
+
+
+def test_impl_quick_run(tmp_path):
+    """--impl textbook-numpy --quick at a tiny size: its forward rows, next to the named backend and
+    the copy; the points it cannot do are not rows and not errors."""
+    out = tmp_path / "r"
+    rc = cli.main(["--impl", "textbook-numpy", "--impl", "quant8", "--quick", "--sizes", "2**10", "--backends", "cpu",
+                   "--no-progress", "--no-plots", "--repeats", "3", "--budget", "0.01", "--out", str(out)])
+    assert rc == 0
+    from bench import report
+
+    df = report.read_csv(out / "results.csv")
+    tb = df[df["backend"] == "textbook-numpy"]
+    assert set(zip(tb["operation"], tb["mask_format"])) == {("forward", "none")}
+    assert set(tb["dtype"]) == {"float32"} and set(tb["kind"]) == {"impl"}  # no bfloat16: not supported
+    q8 = df[df["backend"] == "quant8"]
+    assert {"forward", "backward"} <= set(q8["operation"]) and not q8["operation"].str.contains("_").any()
+    assert {"cpu", "copy-cpu"} <= set(df["backend"])
+    assert (df["gb_per_s"] > 0).all()
+    assert "textbook-numpy" in (out / "summary.md").read_text()
+
+
+@pytest.mark.parametrize("operation, mask", [("forward_inplace", "bits"), ("backward_inplace", None)])
+def test_inplace_points_restore_their_input(operation, mask):
+    """An in-place point overwrites its input: the timing loop restores it (untimed) before every
+    call, so every timed call sees the data of the other rows, not zeros left by earlier calls."""
+    from bench import timing
+    from kernels import BACKENDS
+
+    fn = providers.get("cpu").prepare(operation, mask, 2**10, 0.5, "bfloat16")
+    x0 = providers.host_input(2**10, "bfloat16").copy()
+    direction = operation.split("_")[0]
+    once = (BACKENDS["cpu"].dropout_forward(x0, 0.5, seed=providers.SEED, mask_format=mask)[0] if direction == "forward"
+            else BACKENDS["cpu"].dropout_backward(x0, 0.5, seed=providers.SEED))
+    t = timing.measure(fn, repeats=3, budget_s=0.01)
+    assert t.repeats == 3
+    y = fn() if direction == "backward" else fn()[0]  # one more call without a restore: twice applied
+    fn.setup()
+    y = fn() if direction == "backward" else fn()[0]
+    assert y.view("uint16").tolist() == once.view("uint16").tolist()
+    assert (providers.host_input(2**10, "bfloat16").view("uint16") == x0.view("uint16")).all()  # pristine kept

@@ -30,6 +30,7 @@ def test_quick_report_files(quick_report):
     assert (out / "results.csv").is_file()
     pngs = sorted(p.name for p in out.glob("*.png"))
     assert {"throughput_vs_size_float32.png", "speedup_vs_reference_float32.png",
+            "speedup_vs_reference_bfloat16.png", "variants_vs_size.png",
             "throughput_vs_p.png", "forward_vs_backward.png"} <= set(pngs)
     for name in pngs:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -44,13 +45,17 @@ def test_quick_report_rows(quick_report):
     assert list(df.columns[: len(EXPECTED_COLUMNS)]) == EXPECTED_COLUMNS
     backends = set(df["backend"])
     assert {"reference", "cpu", "copy-cpu"} <= backends
-    # Every backend: 3 sizes at p=0.5 plus 2 more p at 2^14; 6 (operation, mask) pairs each.
+    # Every backend, elementwise: 3 sizes at p=0.5 plus 2 more p at 2^14, and bfloat16 at 2^14;
+    # 6 (operation, mask) pairs each. Channel and in place: 2 sizes x 4 operations x 3 masks.
     for name in ("reference", "cpu"):
         rows = df[df["backend"] == name]
-        assert len(rows) == (3 + 2) * 6, name
+        assert len(rows) == (3 + 2 + 1) * 6 + 2 * 12, name
         assert set(zip(rows["operation"], rows["mask_format"])) == {
-            (op, m) for op in ("forward", "backward") for m in ("none", "bool", "bits")}
-    assert len(df[df["backend"] == "copy-cpu"]) == 3
+            (op, m) for op in grid.OPERATIONS for m in ("none", "bool", "bits")}
+        half = rows[rows["dtype"] == "bfloat16"]
+        assert len(half) == 6 and set(half["n"]) == {2**14}
+        assert set(rows.loc[rows["operation"].str.contains("_"), "n"]) == {2**14, 2**18}
+    assert len(df[df["backend"] == "copy-cpu"]) == 4  # float32 at 3 sizes, bfloat16 at 2^14
     assert (df["seconds_median"] > 0).all()
     assert (df["seconds_p20"] <= df["seconds_median"]).all() and (df["seconds_median"] <= df["seconds_p80"]).all()
     np.testing.assert_allclose(df["gb_per_s"], df["bytes"] / df["seconds_median"] / 1e9, rtol=1e-4)
@@ -64,12 +69,48 @@ def test_quick_report_rows(quick_report):
     assert df["device"].str.startswith("cpu-").all()
     assert (df["numpy"].astype(str) != "").all()
     if "torch-cpu" in backends:
-        assert set(df.loc[df["backend"] == "torch-cpu", "mask_format"]) <= {"none", "bool"}
+        torch_rows = df[df["backend"] == "torch-cpu"]
+        assert set(torch_rows["mask_format"]) <= {"none", "bool"}
+        assert {"forward_channel", "backward_channel", "forward_inplace", "bfloat16"} <= set(
+            torch_rows["operation"]) | set(torch_rows["dtype"])
+        assert "backward_inplace" not in set(torch_rows["operation"])  # no in-place native backward
+    # the bytes of every row follow the model: 2 bytes per bfloat16 element, the small channel mask
+    model = [traffic.bytes_moved(r.operation, grid.mask_from_label(r.mask_format), r.n, r.dtype)
+             for r in df.itertuples()]
+    assert df["bytes"].tolist() == model
+    ch = df[(df["operation"] == "forward_channel") & (df["mask_format"] == "bool") & (df["n"] == 2**18)]
+    assert (ch["bytes"] == 8 * 2**18 + 2**18 // 1024).all()
+
+
+def test_quick_report_variants_table(quick_report):
+    """summary.md: elementwise vs channel vs in place at the largest size with such rows."""
+    summary = (quick_report / "summary.md").read_text()
+    assert "## Elementwise, channel and in place" in summary
+    section = summary.split("## Elementwise, channel and in place", 1)[1].split("\n## ", 1)[0]
+    assert "n = 2^18 (262,144), p = 0.5, float32" in section
+    assert "| provider | direction | mask | elementwise | channel | in place |" in section
+    assert "`(4, 64, 32, 32)` map" in section
+    for line in ("| cpu | forward | not kept |", "| cpu | backward | stored bits |",
+                 "| reference | backward | regenerated |"):
+        row = next(r for r in section.splitlines() if r.startswith(line))
+        assert row.count("GB/s") == 0 and row.count("—") == 0, row  # all three variants measured
+    assert "Copy ceiling:" in section
+    assert "A channel-dropout mask has `N * C = n / 1024` elements" in summary
 
 
 def test_bytes_model():
     n = 1000
     assert traffic.bytes_moved("forward", None, n, "float32") == 8 * n
+    assert traffic.bytes_moved("forward", "bool", n, "float16") == 5 * n
+    assert traffic.bytes_moved("backward", "bits", n, "bfloat16") == 4 * n + 125
+    assert traffic.bytes_moved("copy", None, n, "bfloat16") == 4 * n
+    big = 2**20  # channel: (16, 64, 32, 32), a mask of 1024 elements
+    assert traffic.bytes_moved("forward_channel", None, big, "float32") == 8 * big
+    assert traffic.bytes_moved("forward_channel", "bool", big, "float32") == 8 * big + 1024
+    assert traffic.bytes_moved("backward_channel", "bits", big, "float16") == 4 * big + 128
+    for op in ("forward", "backward"):
+        for mask in (None, "bool", "bits"):  # in place: the same bytes as out of place
+            assert traffic.bytes_moved(f"{op}_inplace", mask, n, "float32") == traffic.bytes_moved(op, mask, n, "float32")
     assert traffic.bytes_moved("forward", "bool", n, "float32") == 9 * n
     assert traffic.bytes_moved("forward", "bits", n, "float64") == 16 * n + 125
     assert traffic.bytes_moved("backward", None, n, "float64") == 16 * n

@@ -31,8 +31,9 @@ import pytest
 from bench import env, grid, providers, report, timing, traffic
 
 BACKEND_ORDER = ("reference", "cpu", "cuda")
-DTYPES = ("float32", "float64")
+DTYPES = grid.DTYPES  # float32, float64, float16, bfloat16
 P = 0.5
+RTOL = {"float32": 1e-6, "float64": 1e-12, "float16": 1e-3, "bfloat16": 8e-3}  # one rounding of x * scale
 
 SIZES = {"cpu": (2**10, 2**16), "cuda": (2**10, 2**20), "cuda-sim": (2**8,)}
 SLOW_SIZES = {"cpu": (2**20, 2**24), "cuda": (2**24, 2**26), "cuda-sim": ()}
@@ -96,6 +97,7 @@ def _info(point, prov):
         "mask_format": point.mask_label, "dtype": point.dtype, "n": point.n,
         "p": point.p if point.operation != "copy" else None,
         "bytes": traffic.bytes_moved(point.operation, point.mask_format, point.n, point.dtype),
+        "in_place_restored": bool(grid.variant(point.operation) == "inplace"),
         "device": prov.device_name, "threads": prov.threads(), "warmup": timing.WARMUP, **env.versions(),
     }
 
@@ -116,27 +118,51 @@ def _throughput(info: dict, seconds: float, group: str) -> dict:
             "pct_of_copy": None if copy is None or implausible else 100.0 * gb_per_s / copy}
 
 
+def torch_bfloat16():
+    import torch
+
+    return torch.bfloat16
+
+
 def _to_host(a):
     if hasattr(a, "copy_to_host"):
         return a.copy_to_host()
     if hasattr(a, "detach"):
-        return a.detach().cpu().numpy()
+        a = a.detach().cpu()
+        if a.dtype == torch_bfloat16():
+            import torch
+
+            return a.view(torch.uint16).numpy().view(traffic.np_dtype("bfloat16"))
+        return a.numpy()
     return np.asarray(a)
 
 
 def _check(point, prov, result):
-    """Cheap sanity of one result: the right size, and each value 0 or x / (1 - p)."""
+    """Cheap sanity of one result: the right size and dtype, and each value 0 or x / (1 - p)
+    (up to the one rounding of 16-bit results); for channel dropout, whole planes kept or
+    dropped."""
     x = providers.host_input(point.n, point.dtype)
     y = result[0] if isinstance(result, tuple) else result
-    y = _to_host(y).reshape(-1)
+    y = _to_host(y)
+    assert y.dtype == x.dtype, (y.dtype, x.dtype)
+    y = y.reshape(-1)
     assert y.shape == (point.n,)
     if point.operation == "copy":
-        np.testing.assert_array_equal(y, x)
+        np.testing.assert_array_equal(y.view(np.uint8), x.view(np.uint8))
         return
-    scaled = x / np.asarray(1 - point.p, dtype=x.dtype)
-    ok = (y == 0) | np.isclose(y, scaled, rtol=1e-6 if point.dtype == "float32" else 1e-12)
+    x32, y32 = x.astype(np.float64), y.astype(np.float64)
+    scaled = x32 / (1 - point.p)
+    ok = (y32 == 0) | np.isclose(y32, scaled, rtol=RTOL[point.dtype], atol=0)
     assert ok.all(), f"{point.id}: {int((~ok).sum())} values neither 0 nor x / (1 - p)"
-    if point.n >= 2**10:
+    m = grid.mask_elements(point.operation, point.n)
+    if grid.variant(point.operation) == "channel":
+        planes = (y32 != 0).reshape(m, -1)  # one row per (sample, channel): H * W elements
+        nonzero = (x32 != 0).reshape(m, -1)
+        kept_planes = planes.any(axis=1)
+        assert np.array_equal(planes, nonzero & kept_planes[:, None]), f"{point.id}: a channel partly dropped"
+        if m >= 256:
+            assert abs(kept_planes.mean() - (1 - point.p)) < 0.15, f"{point.id}: kept {kept_planes.mean():.3f}"
+    elif point.n >= 2**10:
         kept = np.count_nonzero(y) / point.n
         assert abs(kept - (1 - point.p)) < 0.1, f"{point.id}: kept fraction {kept:.3f}"
 
@@ -158,13 +184,17 @@ def test_dropout_benchmark(benchmark, bench_point):
             sync()
             return out
 
+    setup = getattr(fn, "setup", None)  # in place: restore the input, untimed, before each call
     if benchmark.enabled:
-        timing.warm_up(fn, prov.synchronize)
-    result = benchmark(timed)
+        timing.warm_up(fn, prov.synchronize, setup=setup)
+    if setup is None:
+        result = benchmark(timed)
+    else:
+        result = benchmark.pedantic(timed, setup=setup, rounds=25 if benchmark.enabled else 1, iterations=1)
     if benchmark.enabled:
         seconds = benchmark.stats.stats.median
         if prov.clock != "host":
-            t = timing.measure(fn, clock=prov.clock, repeats=50, budget_s=1.0)
+            t = timing.measure(fn, clock=prov.clock, repeats=50, budget_s=1.0, setup=setup)
             seconds = t.median
             info.update(
                 event_seconds_median=t.median, event_seconds_p20=t.p20, event_seconds_p80=t.p80,
