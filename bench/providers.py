@@ -22,8 +22,9 @@ makes, such as a fresh mask per forward call).
   a bool mask). PyTorch cannot regenerate a mask, store one as bits, or run
   ``native_dropout`` / its backward in place; those points are skipped.
 - ``--impl IMPL`` (:class:`ImplProvider`): any implementation of
-  ``kernels.registry.implementation`` (NumPy in and out, host clock), at the elementwise
-  points its capabilities cover (no ``noise_shape``, no ``out=`` in that protocol).
+  ``kernels.registry.implementation`` (NumPy in and out, host clock), at the points its
+  capabilities cover (channel and in-place rows only where it has ``noise_shape`` /
+  ``inplace`` capabilities).
 
 In-place points restore their input from a pristine copy before every timed call,
 untimed (``fn.setup``, see ``bench.timing.measure``): repeated in-place dropout would
@@ -413,7 +414,8 @@ class ImplProvider(Provider):
     """An implementation named by an IMPL string (``dropout-bench --impl``), through
     ``kernels.registry.implementation``: NumPy in and out, timed on the host clock (so the
     time includes whatever copies to and from a device the implementation makes), at the
-    elementwise points its capabilities cover."""
+    points its capabilities cover: dtypes, mask formats, backward (regenerated or stored),
+    and the channel and in-place rows only where it declares ``noise_shape`` / ``inplace``."""
 
     kind = "impl"
     device = "cpu"
@@ -427,31 +429,48 @@ class ImplProvider(Provider):
 
     def supports(self, operation, mask_format):
         caps = self.impl.capabilities
-        if operation == "forward":
+        direction, var = grid.direction(operation), grid.variant(operation)
+        if operation not in grid.OPERATIONS:
+            return False
+        # channel rows need noise_shape (True, or "channel" only), in-place rows out=x: capabilities
+        # an implementation declares or its probe finds (False where the protocol lacks them)
+        if var == "channel" and not getattr(caps, "noise_shape", False):
+            return False
+        if var == "inplace" and not getattr(caps, "inplace", False):
+            return False
+        if direction == "forward":
             return mask_format is None or caps.has(f"mask:{mask_format}")
-        if operation == "backward":
-            return caps.has("backward") and (caps.has("regenerate") if mask_format is None
-                                             else caps.has(f"mask:{mask_format}"))
-        return False  # the protocol has no noise_shape and no out=
+        return caps.has("backward") and (caps.has("regenerate") if mask_format is None
+                                         else caps.has(f"mask:{mask_format}"))
 
     def prepare(self, operation, mask_format, n, p, dtype):
         if not (self.supports(operation, mask_format) and self.supports_dtype(dtype)):
             from reference.conformance.impl import Unsupported
 
             raise Unsupported(f"{self.name} does not support {operation} with mask {mask_format!r} in {dtype}")
-        impl, x = self.impl, host_input(n, dtype)
-        if operation == "forward":
+        impl = self.impl
+        shape, ns = _shape_of(operation, n)
+        x = host_input(n, dtype).reshape(shape)
+        kw = {} if ns is None else {"noise_shape": ns}
+        mask = None
+        if grid.direction(operation) == "backward" and mask_format is not None:
+            _, mask = impl.forward(x, p, seed=SEED, mask_format=mask_format, **kw)
+        setup = None
+        if grid.variant(operation) == "inplace":
+            work = placed_copy(x, "out")
+            setup = _restorer(work, x, "cpu")
+            x = kw["out"] = work
+        if grid.direction(operation) == "forward":
             def run():
-                return impl.forward(x, p, seed=SEED, mask_format=mask_format)
-            return run
-        if mask_format is None:
+                return impl.forward(x, p, seed=SEED, mask_format=mask_format, **kw)
+        elif mask is None:
             def run():
-                return impl.backward(x, p, seed=SEED)
-            return run
-        _, mask = impl.forward(x, p, seed=SEED, mask_format=mask_format)
-
-        def run():
-            return impl.backward(x, p, mask=mask)
+                return impl.backward(x, p, seed=SEED, **kw)
+        else:
+            def run():
+                return impl.backward(x, p, mask=mask, **kw)
+        if setup is not None:
+            run.setup = setup
         return run
 
     def threads(self):

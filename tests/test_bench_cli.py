@@ -217,3 +217,46 @@ def test_inplace_points_restore_their_input(operation, mask):
     y = fn() if direction == "backward" else fn()[0]
     assert y.view("uint16").tolist() == once.view("uint16").tolist()
     assert (providers.host_input(2**10, "bfloat16").view("uint16") == x0.view("uint16")).all()  # pristine kept
+
+
+def test_impl_with_noise_shape_and_inplace_gets_those_rows():
+    """An implementation declaring noise_shape and in place (capabilities) runs the channel and
+    in-place points too, with the same inputs as the backends; without them it is skipped there."""
+    from dataclasses import dataclass
+
+    from bench import timing
+    from kernels import BACKENDS
+
+    cpu = BACKENDS["cpu"]
+
+    @dataclass(frozen=True)
+    class Caps:
+        noise_shape: object = "channel"
+        inplace: bool = True
+        dtypes: tuple = ("float32",)
+
+        def has(self, need):
+            kind, _, arg = need.partition(":")
+            return arg in self.dtypes if kind == "dtype" else True
+
+    class Impl:
+        capabilities = Caps()
+
+        def forward(self, x, p, *, seed, mask_format=None, **kw):
+            return cpu.dropout_forward(x, p, seed=seed, mask_format=mask_format, **kw)
+
+        def backward(self, g, p, *, mask=None, seed=None, **kw):
+            return cpu.dropout_backward(g, p, mask=mask, seed=seed, **kw)
+
+    prov = providers.ImplProvider("stub", Impl())
+    assert prov.supports("forward_channel", "bits") and prov.supports("backward_inplace", None)
+    assert not providers.ImplProvider("stub", type("I", (), {"capabilities": Caps(False, False)})()).supports(
+        "forward_channel", None)
+    fn = prov.prepare("backward_channel", "bool", 2**12, 0.5, "float32")
+    x = providers.host_input(2**12, "float32").reshape(grid.channel_shape(2**12))
+    want = cpu.dropout_backward(x, 0.5, seed=providers.SEED, noise_shape=(1, 4, 1, 1))
+    assert (fn() == want).all()
+    fn = prov.prepare("forward_inplace", None, 2**10, 0.5, "float32")
+    assert timing.measure(fn, repeats=2, budget_s=0.01).repeats == 2
+    fn.setup()
+    assert (fn()[0] == cpu.dropout_forward(providers.host_input(2**10, "float32"), 0.5, seed=providers.SEED)[0]).all()
