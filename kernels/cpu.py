@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 
 import llvmlite.binding as ll
 import numpy as np
@@ -28,10 +29,10 @@ from reference import half as _half, stream as _stream, validate as v
 from reference.dropout import pack_bits, unpack_bits
 from reference.half import HALF_F16, HALF_NONE, half_code, make_codecs
 from reference.noise import broadcast_layout
-from reference.stream import MASK32, SHIFT32, keep_threshold, make_philox, mulhilo64, scale_for, split_seed
+from reference.stream import STREAM_END, keep_threshold, scale_for, split_seed
 
 from . import philox_cpu, threads
-from .philox_cpu import fill_words as _fill_words, tile_words
+from .philox_cpu import tile_words
 
 NAME = "cpu"
 TILE = 2048  # elements per tile; 512 Philox blocks, scratch fits in L1
@@ -94,19 +95,10 @@ def _from_f32(f, code):
         return _f16c_from_f32(np.float32(f))
     return _soft_from_f32(f, code)
 
-_philox = njit(inline="always")(make_philox(njit(inline="always")(mulhilo64), np.uint64))
 
 _MODE_NONE, _MODE_BOOL, _MODE_BITS, _MODE_MASK = 0, 1, 2, 3  # MASK: draw the mask alone
 _PACK8 = np.uint64(0x0102040810204080)
 _MODES = {None: _MODE_NONE, "bool": _MODE_BOOL, "bits": _MODE_BITS}
-
-
-@njit(inline="always")
-def _tile_words(words, w0, w1, w2, w3, offset, start, count, k0, k1):
-    """Fill ``words`` so that element ``start + e`` has word ``words[e + skip]``; return skip.
-    (The ``w*`` scratch arrays are unused since the stream-order fill; kept for
-    kernels/cpu_runs.py's calls.)"""
-    return tile_words(words, offset, start, count, k0, k1)
 
 
 @njit(inline="always")
@@ -135,10 +127,13 @@ def _make_regen_kernel(mode: int, half: int, loop):
     cache_key = _CACHE_KEY
 
     @njit(parallel=loop is prange, nogil=True, cache=True)
-    def kernel(x, y, mask_bool, mask_bits, k0, k1, offset, t, scale, n_chunks):
+    def kernel(x, y, mask_bool, mask_bits, k0, k1, starts, run_len, t, scale, n_chunks):
+        """Element ``r * run_len + e`` takes stream position ``starts[r] + e``: one run for a
+        whole array (``starts = [offset]``), one per row for a block of a larger array."""
         _ = cache_key  # a change to the stream's source invalidates the on-disk cache
         n = mask_bool.size if mode == _MODE_MASK else x.size
-        n_tiles = (n + TILE - 1) // TILE
+        tiles_per_run = (run_len + TILE - 1) // TILE
+        n_items = (n // run_len) * tiles_per_run
         zero, one = _zero_one(scale)
         all_kept = t > np.uint64(0xFFFFFFFF)  # p = 0: t = 2**32, which no uint32 reaches
         t32 = np.uint32(np.uint64(0xFFFFFFFF) if all_kept else t)
@@ -146,10 +141,12 @@ def _make_regen_kernel(mode: int, half: int, loop):
             words = np.empty(_SCRATCH, dtype=np.uint32)
             keep = np.zeros(TILE, dtype=np.uint8)
             keep64 = keep.view(np.uint64)
-            for tile in range(c * n_tiles // n_chunks, (c + 1) * n_tiles // n_chunks):
-                start = tile * TILE
-                count = min(TILE, n - start)
-                skip = tile_words(words, offset, start, count, k0, k1)
+            for item in range(c * n_items // n_chunks, (c + 1) * n_items // n_chunks):
+                r = item // tiles_per_run
+                in_run = (item - r * tiles_per_run) * TILE
+                count = min(TILE, run_len - in_run)
+                start = r * run_len + in_run  # "bits" needs one run: a tile then starts on a byte
+                skip = tile_words(words, starts[r], in_run, count, k0, k1)
                 # Slices first, indexed from 0: with ``y[start + e]`` LLVM cannot prove the
                 # index non-negative and emits gathers and scatters instead of vector loads.
                 ws = words[skip:skip + count]
@@ -303,8 +300,9 @@ def _run(x, y, kernels, *args, units=None):
 def _regen(x, y, mode, mask_bool, mask_bits, seed, offset, p):
     k0, k1 = split_seed(seed)
     half = half_code(x.dtype)
-    return _run(x, y, _kernels("regen", mode, half), mask_bool, mask_bits, k0, k1, np.uint64(offset),
-                keep_threshold(p), _scale(p, x.dtype), units=(x.size + TILE - 1) // TILE)
+    return _run(x, y, _kernels("regen", mode, half), mask_bool, mask_bits, k0, k1,
+                np.array([offset], dtype=np.uint64), max(x.size, 1), keep_threshold(p), _scale(p, x.dtype),
+                units=(x.size + TILE - 1) // TILE)
 
 
 def _scale(p, dtype):
@@ -313,16 +311,53 @@ def _scale(p, dtype):
 
 def _draw_mask(shape, p, seed, offset) -> np.ndarray:
     """The keep mask of ``shape`` (C order from ``offset``), drawn alone."""
-    m = np.empty(shape, dtype=np.bool_)
-    n = m.size
-    if n:
+    return keep_runs([offset], math.prod(shape), p, seed).reshape(shape)
+
+
+def _check_runs(starts, n_runs: int, run_len: int) -> np.ndarray:
+    starts = np.ascontiguousarray(starts, dtype=np.uint64).reshape(-1)
+    if starts.size != n_runs:
+        raise ValueError(f"starts must hold one stream position per run ({n_runs}), got {starts.size}")
+    if n_runs and run_len and int(starts.max()) + run_len > STREAM_END:
+        raise ValueError("a run passes the stream's end (2**64)")
+    return starts
+
+
+def keep_runs(starts, run_len: int, p: float, seed: int) -> np.ndarray:
+    """Bool keep mask of shape ``(len(starts), run_len)``: element ``(r, e)`` takes stream
+    position ``starts[r] + e`` (the Dask backend's blocks: one run per row)."""
+    run_len = int(run_len)
+    starts = _check_runs(starts, np.size(starts), run_len)
+    m = np.empty((starts.size, run_len), dtype=np.bool_)
+    if m.size:
         k0, k1 = split_seed(seed)
         dummy = np.empty(0, dtype=np.float32)
-        with threads.pool_for(n) as parallel:
+        with threads.pool_for(m.size) as parallel:
             kernel = _kernels("regen", _MODE_MASK, HALF_NONE)[0 if parallel else 1]
-            kernel(dummy, dummy, m.reshape(-1), _EMPTY_BITS, k0, k1, np.uint64(offset), keep_threshold(p),
-                   np.float32(1), _n_chunks((n + TILE - 1) // TILE, parallel))
+            kernel(dummy, dummy, m.reshape(-1), _EMPTY_BITS, k0, k1, starts, run_len, keep_threshold(p),
+                   np.float32(1), _n_chunks(starts.size * ((run_len + TILE - 1) // TILE), parallel))
     return m
+
+
+def dropout_runs(x2, starts, p: float, seed: int, store_mask: bool = True):
+    """Forward dropout of ``x2`` (``(n_runs, run_len)``, any strides and float dtype) whose run
+    ``r`` starts at stream position ``starts[r]``. Returns ``(y2, mask2)``: ``mask2`` a bool
+    array of ``x2``'s shape, or None with ``store_mask=False`` (which is also backward without
+    a stored mask, on ``grad_y``)."""
+    x2 = v.as_float_array(x2, "x2")
+    if x2.ndim != 2:
+        raise ValueError(f"x2 must be 2-D (n_runs, run_len), got {x2.ndim}-D")
+    n_runs, run_len = x2.shape
+    starts = _check_runs(starts, n_runs, run_len)
+    p = v.check_p(p)
+    y = np.empty(x2.shape, dtype=x2.dtype)
+    mask = np.empty(x2.shape, dtype=np.bool_) if store_mask else None
+    if y.size:
+        k0, k1 = split_seed(seed)
+        _run(x2, y, _kernels("regen", _MODE_BOOL if store_mask else _MODE_NONE, half_code(x2.dtype)),
+             mask.reshape(-1) if store_mask else _EMPTY_BOOL, _EMPTY_BITS, k0, k1, starts, run_len,
+             keep_threshold(p), _scale(p, x2.dtype), units=n_runs * ((run_len + TILE - 1) // TILE))
+    return y, mask
 
 
 def _apply_broadcast(x, y, m, noise_shape, p):

@@ -15,7 +15,7 @@ split the trailing axes is ONE run). The block computes its runs from ``map_bloc
 carries no positions and a rechunked or moved block draws the same words:
 
 * one run: the per-chunk backend is called as is, with ``offset`` = the run's position;
-* several runs: :mod:`kernels.cpu_runs` (compiled, one start position per run), the
+* several runs: :func:`kernels.cpu.dropout_runs` (compiled, one start position per run), the
   reference's vectorized Philox on the block's positions, or a small CUDA kernel.
 
 ``noise_shape`` (docs/RNG_STREAM.md): the mask has that smaller shape and position ``offset + j``
@@ -98,9 +98,9 @@ def _backend(kernel):
 def _keep_runs(kernel, starts, run_len, p, seed, like):
     """Bool keep mask ``(n_runs, run_len)`` of runs starting at ``starts`` (uint64)."""
     if kernel == "cpu":
-        from . import cpu_runs
+        from . import cpu
 
-        return cpu_runs.keep_runs(starts, run_len, p, seed)
+        return cpu.keep_runs(starts, run_len, p, seed)
     if kernel == "cuda":
         return _cuda_keep_runs(starts, run_len, p, seed, like)
     from reference.stream import keep_threshold, words_for_positions
@@ -129,10 +129,10 @@ def _forward_block(x, p, seed, offset, mask_format, kernel, noise_shape=None, bl
                                                    **ns_kw)
     elif mask_format == "bits":  # refused when the graph is built; a guard for hand-made graphs
         raise ValueError("mask_format='bits' needs blocks that are each one run of positions")
-    elif kernel == "cpu" and block_ns is None and x.dtype in (np.float32, np.float64):  # the fused compiled entry
-        from . import cpu_runs
+    elif kernel == "cpu" and block_ns is None:  # the fused compiled entry
+        from . import cpu
 
-        y2, mask = cpu_runs.dropout_runs(x.reshape(n_runs, run_len), starts, p, seed,
+        y2, mask = cpu.dropout_runs(x.reshape(n_runs, run_len), starts, p, seed,
                                          store_mask=mask_format == "bool")
         y = y2.reshape(x.shape)
         mask = None if mask is None else mask.reshape(x.shape)

@@ -1,7 +1,7 @@
 """The "dask" backend (kernels/dask.py): bit for bit the reference on the whole array, whatever
 the chunking (regular, irregular, splitting any axis, the last included), with the synchronous
 scheduler and with a distributed LocalCluster of worker processes. Also the runs entry
-(kernels/cpu_runs.py) on its own. Skipped without the [dask] extra."""
+(kernels.cpu.dropout_runs) on its own. Skipped without the [dask] extra."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def _bits_allowed(shape, chunks):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n_runs,run_len", [(1, 1), (3, 5), (4, 2049), (300, 3), (2, 9000)])
 def test_runs_entry_matches_the_reference_at_any_start(n_runs, run_len, dtype):
-    from kernels import cpu_runs
+    from kernels import cpu
 
     rng = np.random.default_rng(n_runs * run_len)
     starts = rng.integers(0, 2**62, n_runs, dtype=np.uint64) * np.uint64(3) + np.uint64(1)  # any residue mod 4
@@ -88,13 +88,13 @@ def test_runs_entry_matches_the_reference_at_any_start(n_runs, run_len, dtype):
     want_keep = np.stack([ref.stream_words(run_len, SEED, int(s)) < keep_threshold(0.3) for s in starts])
     with np.errstate(invalid="ignore"):
         want_y = (x * want_keep.astype(dtype)) * scale_for(0.3, dtype)
-    y, mask = cpu_runs.dropout_runs(x, starts, 0.3, SEED)
+    y, mask = cpu.dropout_runs(x, starts, 0.3, SEED)
     _same(y, want_y)
     _same(mask, want_keep)
-    y2, none = cpu_runs.dropout_runs(np.asfortranarray(x), starts, 0.3, SEED, store_mask=False)
+    y2, none = cpu.dropout_runs(np.asfortranarray(x), starts, 0.3, SEED, store_mask=False)
     assert none is None
     _same(y2, want_y)
-    _same(cpu_runs.keep_runs(starts, run_len, 0.3, SEED), want_keep)
+    _same(cpu.keep_runs(starts, run_len, 0.3, SEED), want_keep)
 
 
 def test_run_layout_of_a_block():
