@@ -47,21 +47,12 @@ MASK_FORMATS = (None, "bool", "bits")
 
 # --- inputs, shared by consecutive points of the same size and dtype -------------------
 
-# Where a buffer starts within a 4 KiB page, per role. The CPU kernel's speed depends on
-# where its input, output and mask lie relative to each other (two arrays that malloc
-# placed back to back can make the stored-mask backward 4x slower), so the benchmark does
-# not leave that to malloc: every host buffer is a fresh page-aligned block, shifted by
-# its role's offset, and filled by one thread before use.
-PLACEMENT = {"x": 0, "out": 1024, "mask": 2048}
-
-
+# Host arrays are allocated as users allocate them (``np.empty``, so large ones start at the
+# same offset within a page, wherever malloc puts them) and touched once by one thread before
+# any timing, so no page fault lands in a timed call but the fresh mask a forward call returns.
 def placed_empty(shape, dtype, role: str) -> np.ndarray:
-    """An uninitialized array on a fresh page-aligned buffer, shifted by ``PLACEMENT[role]``."""
-    dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape)) * dtype.itemsize
-    buf = np.empty(nbytes + 8192, dtype=np.uint8)
-    start = (-buf.ctypes.data) % 4096 + PLACEMENT[role]
-    a = buf[start:start + nbytes].view(dtype).reshape(shape)
+    """An array as a user allocates it (``role``, "x", "out" or "mask", names its use), zeroed."""
+    a = np.empty(shape, dtype=np.dtype(dtype))
     a.fill(0)  # first touch here, not inside the timed calls
     return a
 

@@ -379,11 +379,9 @@ def write_summary(df: pd.DataFrame, out_dir, plots, *, command: str | None = Non
         "the same work (— where the reference was not run at that size).",
         "",
         (_pytest_timing(df) if from_pytest else _sweep_timing(df))
-        + " Host inputs, outputs and stored masks sit on "
-        "fresh page-aligned buffers at fixed, distinct offsets (`bench.providers.PLACEMENT`): the CPU "
-        "kernel's speed depends on where those arrays lie relative to each other. Every call still "
-        "allocates the mask it returns (the API has no `out=` for the mask), wherever malloc puts "
-        "it, and that is part of the measured time.",
+        + " Host inputs, outputs and stored masks are allocated as users allocate them "
+        "(`np.empty`, then touched once before timing). Every forward call allocates the mask "
+        "it returns (the API has no `out=` for the mask), and that is part of the measured time.",
         "",
     ]
     for note in notes:
