@@ -3,7 +3,8 @@
 ``BACKENDS`` maps a name to a module exposing ``dropout_forward`` and ``dropout_backward``
 with the same signature and contract (docs/RNG_STREAM.md). ``reference`` is the NumPy
 oracle; ``cpu`` the Numba parallel kernels; ``cuda`` the numba.cuda kernels, listed when a
-GPU or the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) is present.
+GPU or the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``) is present; ``dask`` (Dask arrays in
+and out, any chunking), listed when the ``[dask]`` extra is installed.
 
 Numba takes about 0.2 s to import and numba.cuda 0.2 s more, so ``import kernels`` imports
 neither: the ``cpu`` and ``cuda`` entries are resolved on first use, and ``cuda`` without
@@ -85,8 +86,8 @@ BACKENDS = _Registry({"reference": lambda: _reference, "cpu": _cpu_backend, "cud
                       "dask": _dask_backend})
 
 
-def __getattr__(name):  # ``kernels.cpu`` / ``kernels.cuda`` as attributes, imported on first use
-    if name in ("cpu", "cuda"):
+def __getattr__(name):  # ``kernels.cpu``, ``kernels.cuda``, ``kernels.dask`` as attributes, imported on first use
+    if name in ("cpu", "cuda", "dask"):
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

@@ -18,7 +18,7 @@ if ! python -c "import numba_cuda" 2>/dev/null; then
         python -m venv .venv-cuda
         .venv-cuda/bin/python -m pip install -q --upgrade pip
     fi
-    .venv-cuda/bin/python -m pip install -q -e ".[test,cuda]"
+    .venv-cuda/bin/python -m pip install -q -e ".[test,cuda,dask]"
     py=.venv-cuda/bin/python
 fi
 echo "== lane 2: CUDA simulator, $($py -c 'import numpy, numba_cuda; print("numpy", numpy.__version__, "numba-cuda", numba_cuda.__version__)')"
