@@ -21,10 +21,12 @@ import importlib
 import os
 import sys
 
-from reference.conformance.impl import (Capabilities, Implementation, as_implementation, from_api, from_callable,
+from reference.conformance.impl import (ALL_DTYPES, Capabilities, Implementation, as_implementation, from_api, from_callable,
                                         register_wrapper)
 
 BACKEND_NAMES = ("reference", "cpu", "cuda")  # the backends the project's tests parametrize over
+# our backends: the whole API, 16-bit formats, any noise_shape and out=x (docs/RNG_STREAM.md)
+BACKEND_CAPABILITIES = Capabilities(dtypes=ALL_DTYPES, noise_shape=True, inplace=True)
 
 
 def _backend(name):
@@ -32,7 +34,7 @@ def _backend(name):
         import kernels
 
         mod = kernels.get_backend(name)  # ValueError when absent (no GPU, no simulator)
-        impl = from_api(mod, name, claims_contract=True, capabilities=Capabilities(),
+        impl = from_api(mod, name, claims_contract=True, capabilities=BACKEND_CAPABILITIES,
                         description=(mod.__doc__ or "").strip().split("\n")[0])
         impl.simulated = name == "cuda" and (bool(getattr(mod, "SIMULATED", False))
                                             or os.environ.get("NUMBA_ENABLE_CUDASIM") == "1")

@@ -25,7 +25,7 @@ def test_impl_strings_resolve():
     assert registry.load("reference").claims_contract
     assert registry.load("reference") is registry.load("reference")  # one object per IMPL string
     mutant = registry.load("reference.stats.mutants:no_scale")
-    assert not mutant.claims_contract and mutant.capabilities == Capabilities()
+    assert not mutant.claims_contract and mutant.capabilities == Capabilities(**type(mutant.source).DROPOUT_CAPABILITIES)
     f = registry.load("kernels.adapters.textbook:textbook_numpy")  # a plain f(x, p, seed)
     assert not f.capabilities.backward and not f.capabilities.offset
     for bad in ("no-such-impl", "no_such_module:x", "reference.stats.mutants:nope"):
@@ -98,3 +98,73 @@ def test_budget_counts_distinct_events():
     assert budget.hypothesis_key(probe, ref, budget.N_SIM) not in keys  # another sample size: another event
     pl = runner.plan(ref)
     assert pl.alpha == budget.FAMILY_ALPHA / pl.hypotheses
+
+
+# --- issue 11: noise_shape, the 16-bit formats, in place --------------------------------------
+
+
+def test_backends_declare_noise_shape_half_and_inplace():
+    caps = registry.load("reference").capabilities
+    assert caps.has("dtype:float16") and caps.has("dtype:bfloat16") and caps.has("noise_shape:any") and caps.inplace
+    names = {c.name for c in runner.plan(registry.load("reference")).checks}
+    assert {"semantic/noise_shape", "semantic/float16", "semantic/bfloat16", "semantic/inplace",
+            "contract/noise_shape", "contract/float16", "contract/bfloat16",
+            "noise_keep_rate/channel/p=0.1", "half_mean/float16/p=0.01"} <= names
+
+
+def test_new_capabilities_are_probed():
+    ref = registry.backend_module("reference")
+
+    class Elementwise:  # the backends' API without noise_shape, out or 16-bit input
+        def dropout_forward(self, x, p, *, seed, offset=0, training=True, mask_format="bool"):
+            if np.asarray(x).dtype.itemsize == 2:
+                raise TypeError("float32 or float64 only")
+            return ref.dropout_forward(x, p, seed=seed, offset=offset, training=training, mask_format=mask_format)
+
+    class ChannelOnly:
+        def dropout_forward(self, x, p, *, seed, offset=0, training=True, mask_format="bool", noise_shape=None):
+            if noise_shape is not None and tuple(noise_shape) != tuple(x.shape[:2]) + (1,) * (x.ndim - 2):
+                raise ValueError("channel dropout only")
+            return ref.dropout_forward(x, p, seed=seed, offset=offset, training=training, mask_format=mask_format,
+                                       noise_shape=noise_shape)
+
+    e, c, full = from_api(Elementwise(), "e"), from_api(ChannelOnly(), "c"), from_api(ref, "r")
+    assert e.capabilities.noise_shape is False and not e.capabilities.inplace
+    assert e.capabilities.dtypes == ("float32", "float64")
+    assert c.capabilities.noise_shape == "channel" and not c.capabilities.has("noise_shape:any")
+    assert full.capabilities.noise_shape is True and full.capabilities.inplace
+    assert set(full.capabilities.dtypes) == {"float32", "float64", "float16", "bfloat16"}
+    status = {r.name: r.status for r in runner.run(e, quick=True, names=["semantic/*", "*noise*", "half*"]).results}
+    assert {status[k] for k in ("semantic/noise_shape", "semantic/float16", "semantic/inplace",
+                                "noise_keep_rate/channel/p=0.1", "half_mean/bfloat16/p=0.01")} == {"not supported"}
+    run = runner.run(c, level="contract", quick=True, names=["*noise*"])
+    status = {r.name: r.status for r in run.results}
+    assert status == {"semantic/noise_shape": "pass", "contract/noise_shape": "pass",
+                      "noise_keep_rate/channel/p=0.1": "pass", "noise_keep_rate/N1H1/p=0.5": "not supported"}
+
+
+def test_half_mean_constant_exposes_a_second_rounding():
+    import ml_dtypes
+
+    from reference.stats import half_mean
+    from reference.stream import scale_for
+
+    p = budget.HALF_MEAN_P
+    for name, dt in (("float16", np.float16), ("bfloat16", ml_dtypes.bfloat16)):
+        x = np.asarray(budget.HALF_MEAN_X[name], dtype=dt)
+        twice = float((x.astype(np.float32) * np.float32(scale_for(p, dt))).astype(dt))
+        assert twice != half_mean.expected_kept(name, p)
+
+
+def test_torch_adapters_half_and_channel():
+    pytest.importorskip("torch")
+    import ml_dtypes
+
+    from reference.conformance.semantic import _bits_equal
+
+    impl = registry.load("torch-dropout")
+    x = np.linspace(-3, 3, 2 * 3 * 4 * 5).reshape(2, 3, 4, 5).astype(ml_dtypes.bfloat16)
+    y, _ = impl.forward(x, 0.0, seed=1)
+    assert y.dtype == x.dtype and _bits_equal(y, x)  # ml_dtypes <-> torch bit for bit
+    y, _ = impl.forward(np.ones((8, 16, 3, 3), np.float32), 0.5, seed=1, noise_shape=(8, 16, 1, 1))
+    assert np.all((y == 0).all(axis=(2, 3)) | (y != 0).all(axis=(2, 3)))  # F.dropout2d: whole channels

@@ -7,7 +7,8 @@ Anything else is wrapped into one:
 * an object or module with the backends' API (``dropout_forward`` / ``dropout_backward``):
   :func:`from_api`; it may declare ``DROPOUT_CAPABILITIES`` (a dict of the
   :class:`Capabilities` fields) and ``DROPOUT_CONTRACT = True`` (it claims our stream);
-  whatever it does not declare is probed with tiny calls;
+  whatever it does not declare is probed with tiny calls (the 16-bit dtypes, ``noise_shape``
+  and ``out=x`` included: a float16 input must come back float16 to count);
 * a plain callable ``f(x, p, seed) -> y``: :func:`from_callable` (forward only, no offset,
   no evaluation mode, no mask).
 
@@ -23,8 +24,24 @@ from typing import Callable
 
 import numpy as np
 
-DTYPES = ("float32", "float64")
+DTYPES = ("float32", "float64")          # the base dtypes: every check runs on those accepted
+HALF_DTYPES = ("float16", "bfloat16")    # 16-bit formats: their own checks (dtype:float16, ...)
+ALL_DTYPES = DTYPES + HALF_DTYPES
 MASK_FORMATS = ("bool", "bits")
+
+
+def np_dtype(name: str) -> np.dtype:
+    """``np.dtype`` of a dtype name; ``"bfloat16"`` is ``ml_dtypes.bfloat16``."""
+    if name == "bfloat16":
+        import ml_dtypes
+
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(name)
+
+
+def channel_shape(shape) -> tuple:
+    """The channel form of a noise_shape, (N, C, 1, ..., 1) (reference.noise.channel)."""
+    return tuple(shape[:2]) + (1,) * (len(shape) - 2)
 
 
 class Unsupported(Exception):
@@ -33,22 +50,37 @@ class Unsupported(Exception):
 
 @dataclass(frozen=True)
 class Capabilities:
-    dtypes: tuple = DTYPES            # input dtypes it accepts
+    dtypes: tuple = DTYPES            # input dtypes it accepts (float16, bfloat16 too where declared)
     backward: bool = True             # dropout_backward exists
     mask_formats: tuple = MASK_FORMATS  # stored masks it can return (and backward can read)
     regenerate: bool = True           # backward can regenerate the mask from (seed, offset)
     offset: bool = True               # an `offset` argument: the position in the stream
     training: bool = True             # a `training=False` evaluation mode
-    noise_shape: bool = False         # not in the API yet
+    noise_shape: bool | str = False   # structured masks: True (any noise_shape), "channel" (only
+                                      # (N, C, 1, ..., 1)), False (none)
+    inplace: bool = False             # out=x (and out=grad_y in backward): in place
 
     def has(self, need: str) -> bool:
-        """``need``: a field name that is true, ``"mask:<fmt>"`` or ``"dtype:<name>"``."""
+        """``need``: a field name that is true, ``"mask:<fmt>"``, ``"dtype:<name>"``,
+        ``"noise_shape:any"`` or ``"noise_shape:channel"``."""
         kind, _, arg = need.partition(":")
         if kind == "mask":
             return self.backward and arg in self.mask_formats
         if kind == "dtype":
             return arg in self.dtypes
-        return bool(getattr(self, need))
+        if kind == "noise_shape" and arg == "any":
+            return self.noise_shape is True
+        return bool(getattr(self, kind))
+
+    def allows_noise_shape(self, shape, noise_shape) -> bool:
+        if self.noise_shape is True:
+            return True
+        return self.noise_shape == "channel" and len(shape) >= 2 and tuple(noise_shape) == channel_shape(shape)
+
+    @property
+    def base_dtypes(self) -> tuple:
+        """The accepted float32/float64 (the dtypes the general checks run on)."""
+        return tuple(d for d in self.dtypes if d in DTYPES)
 
     def as_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -70,7 +102,21 @@ class Implementation:
         if missing:
             raise Unsupported(f"{self.name} does not support {', '.join(missing)}")
 
-    def forward(self, x, p, *, seed, offset=0, training=True, mask_format=None):
+    def _extra(self, shape, noise_shape, out) -> dict:
+        """``noise_shape=`` and ``out=`` are passed on only when given (forward_fn and
+        backward_fn written before them need not take them)."""
+        kw = {}
+        if noise_shape is not None:
+            self.require("noise_shape")
+            if not self.capabilities.allows_noise_shape(shape, noise_shape):
+                raise Unsupported(f"{self.name} supports only the channel noise_shape, not {tuple(noise_shape)}")
+            kw["noise_shape"] = tuple(noise_shape)
+        if out is not None:
+            self.require("inplace")
+            kw["out"] = out
+        return kw
+
+    def forward(self, x, p, *, seed, offset=0, training=True, mask_format=None, noise_shape=None, out=None):
         """``(y, mask)`` as NumPy arrays (``mask`` None unless a format was asked)."""
         self.require(f"dtype:{np.dtype(x.dtype).name}")
         if offset:
@@ -79,17 +125,19 @@ class Implementation:
             self.require("training")
         if mask_format is not None:
             self.require(f"mask:{mask_format}")
+        kw = self._extra(x.shape, noise_shape, out)
         y, mask = self.forward_fn(x, p, seed=seed, offset=offset, training=training,
-                                  mask_format=mask_format)
+                                  mask_format=mask_format, **kw)
         return np.asarray(y), (None if mask is None else np.asarray(mask))
 
-    def backward(self, grad_y, p, *, mask=None, seed=None, offset=0):
+    def backward(self, grad_y, p, *, mask=None, seed=None, offset=0, noise_shape=None, out=None):
         self.require("backward", f"dtype:{np.dtype(grad_y.dtype).name}")
         if mask is None:
             self.require("regenerate")
         if offset:
             self.require("offset")
-        return np.asarray(self.backward_fn(grad_y, p, mask=mask, seed=seed, offset=offset))
+        kw = self._extra(grad_y.shape, noise_shape, out)
+        return np.asarray(self.backward_fn(grad_y, p, mask=mask, seed=seed, offset=offset, **kw))
 
 
 # --- wrapping ---------------------------------------------------------------------------------
@@ -103,12 +151,73 @@ def _works(call) -> bool:
         return False
 
 
+def _half_inputs() -> dict:
+    out = {}
+    for d in HALF_DTYPES:
+        try:
+            out[d] = np.linspace(1, 2, 16).astype(np_dtype(d))
+        except (ImportError, TypeError):  # no ml_dtypes: bfloat16 is not probed
+            pass
+    return out
+
+
+def probe_half_dtypes(call) -> tuple:
+    """The 16-bit formats for which ``call(x)`` works and returns that dtype (an implementation
+    that widens float16 input to float32 does not support float16: "not supported")."""
+    def keeps(x):
+        y = call(x)
+        return np.asarray(y).dtype == x.dtype
+
+    found = []
+    for d, x in _half_inputs().items():
+        try:
+            ok = keeps(x)
+        except Exception:
+            ok = False
+        if ok:
+            found.append(d)
+    return tuple(found)
+
+
+NOISE_PROBE_SHAPE = (2, 3, 4, 4)
+
+
+def probe_noise_shape(forward):
+    """True (any noise_shape), "channel" (only (N, C, 1, ..., 1)) or False, from tiny calls."""
+    x = np.linspace(1, 2, int(np.prod(NOISE_PROBE_SHAPE))).reshape(NOISE_PROBE_SHAPE).astype(np.float32)
+
+    def ok(ns):
+        return np.asarray(forward(x, 0.5, seed=1, noise_shape=ns)[0]).shape == x.shape
+
+    def works(ns):
+        try:
+            return ok(ns)
+        except Exception:
+            return False
+
+    if works((2, 1, 4, 1)) and works(channel_shape(x.shape)):
+        return True
+    return "channel" if works(channel_shape(x.shape)) else False
+
+
+def probe_inplace(forward, dtype) -> bool:
+    """``out=x`` accepted and written to."""
+    x = np.linspace(1, 2, 64, dtype=dtype)
+    xc = x.copy()
+    try:
+        forward(xc, 0.5, seed=1, out=xc)
+    except Exception:
+        return False
+    return not np.array_equal(xc, x)
+
+
 def probe_capabilities(forward, backward) -> Capabilities:
     """What a backends-API implementation accepts, from tiny calls (errors mean 'no')."""
     x = {d: np.linspace(1, 2, 16, dtype=d) for d in DTYPES}
     dtypes = tuple(d for d in DTYPES if _works(lambda d=d: forward(x[d], 0.5, seed=1)))
     if not dtypes:
         raise TypeError("the implementation accepts neither float32 nor float64 input")
+    dtypes += probe_half_dtypes(lambda h: forward(h, 0.5, seed=1)[0])
     x0 = x[dtypes[0]]
     formats = tuple(f for f in MASK_FORMATS
                     if _works(lambda f=f: forward(x0, 0.5, seed=1, mask_format=f)[1].shape))
@@ -120,6 +229,8 @@ def probe_capabilities(forward, backward) -> Capabilities:
         regenerate=has_bwd and _works(lambda: backward(x0, 0.5, seed=1)),
         offset=_works(lambda: forward(x0, 0.5, seed=1, offset=5)),
         training=_works(lambda: forward(x0, 0.5, seed=1, training=False)),
+        noise_shape=probe_noise_shape(forward),
+        inplace=probe_inplace(forward, dtypes[0]),
     )
 
 
@@ -132,19 +243,19 @@ def from_api(obj, name: str | None = None, *, claims_contract: bool | None = Non
     bwd = getattr(obj, "dropout_backward", None)
     bwd = bwd if callable(bwd) else None
 
-    def forward(x, p, *, seed, offset, training, mask_format):
-        kw = {"seed": seed, "mask_format": mask_format}
+    def forward(x, p, *, seed, offset, training, mask_format, **extra):  # extra: noise_shape, out
+        kw = {"seed": seed, "mask_format": mask_format, **extra}
         if offset:
             kw["offset"] = offset
         if not training:
             kw["training"] = False
         return fwd(x, p, **kw)
 
-    def backward(g, p, *, mask, seed, offset):
+    def backward(g, p, *, mask, seed, offset, **extra):
         kw = {"mask": mask} if mask is not None else {"seed": seed}
         if offset:
             kw["offset"] = offset
-        return bwd(g, p, **kw)
+        return bwd(g, p, **kw, **extra)
 
     caps = capabilities if capabilities is not None else getattr(obj, "DROPOUT_CAPABILITIES", None)
     if isinstance(caps, dict):
@@ -168,6 +279,7 @@ def from_callable(f, name: str | None = None, *, description: str = "",
     if dtypes is None:
         dtypes = tuple(d for d in DTYPES
                        if _works(lambda d=d: np.asarray(f(np.linspace(1, 2, 16, dtype=d), 0.5, 1)).shape))
+        dtypes += probe_half_dtypes(lambda h: f(h, 0.5, 1))
     caps = Capabilities(dtypes=dtypes, backward=False, mask_formats=(), regenerate=False,
                         offset=False, training=False)
     name = name or getattr(f, "__qualname__", None) or repr(f)

@@ -164,7 +164,21 @@ def write_json(run, path):
 FAMILIES = (("semantic", "semantic/"), ("contract", "contract/"), ("keep rate", "keep_rate"),
             ("mean, variance", ("mean", "variance")), ("uniformity", "uniformity"),
             ("neighbours, periodicity", ("lag", "periodicity")), ("across calls", "cross_call"),
-            ("multi-dim", "multidim"), ("stream words", "ks_words"))
+            ("multi-dim", "multidim"), ("stream words", "ks_words"),
+            ("noise_shape", ("semantic/noise_shape", "contract/noise_shape", "noise_keep_rate")),
+            ("16-bit", ("semantic/float16", "semantic/bfloat16", "contract/float16", "contract/bfloat16",
+                        "half_mean")),
+            ("in place", ("semantic/inplace",)))
+_OWN = ("semantic/noise_shape", "contract/noise_shape", "semantic/float16", "semantic/bfloat16",
+        "contract/float16", "contract/bfloat16", "semantic/inplace")  # in their own columns only
+
+
+def _family_rows(checks, pre):
+    pre = pre if isinstance(pre, tuple) else (pre,)
+    rows = [c for c in checks if c["name"].startswith(pre)]
+    if pre in (("semantic/",), ("contract/",)):
+        rows = [c for c in rows if c["name"] not in _OWN]
+    return rows
 
 
 def _cell(rows):
@@ -189,8 +203,7 @@ def index(root: str | Path) -> str:
         slug = next(p.parent.name for p in root.glob("*/result.json") if json.loads(p.read_text())["impl"] == d["impl"])
         cells = []
         for _, pre in FAMILIES:
-            pre = pre if isinstance(pre, tuple) else (pre,)
-            cells.append(_cell([c for c in d["checks"] if c["name"].startswith(pre)]))
+            cells.append(_cell(_family_rows(d["checks"], pre)))
         verdict = "PASS" if d["verdict"] == "pass" else "**FAIL**"
         lines.append(f"| [{d['impl']}]({slug}/report.md) | {d['level']} | {verdict} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n\n`pass (k)`: k checks ran and passed; `n/s`: not supported; `-`: not at this level.\n"

@@ -121,6 +121,8 @@ def execute(check: Check, pl: Plan, seeds: Seeds) -> Result:
 
 
 def _n(n):
+    if isinstance(n, tuple) and n and isinstance(n[0], tuple):  # (x shape, noise shape): mask elements over x
+        return " over ".join("x".join(map(str, s)) for s in reversed(n))
     return "x".join(map(str, n)) if isinstance(n, tuple) else str(n)
 
 

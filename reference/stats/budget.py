@@ -45,6 +45,21 @@ SHAPES = ((2048, 4096), (128, 256, 256), (16, 32, 128, 128))
 SHAPES_QUICK = ((256, 1024), (32, 64, 128), (8, 16, 32, 64))
 SHAPES_SIM = ((32, 128), (8, 16, 32), (4, 8, 8, 16))
 SLOW_KEEP_RATE_P = (0.5, 0.01, 1e-6, 1 - 1e-6)
+# structured masks (implementations with noise_shape): keep rate per mask element, binomial;
+# (name, x shape, noise shape, p) in full / quick / simulator sizes: 2**21 / 2**16 / 2**10 mask
+# elements, broadcast over 4 elements each
+NOISE_KEEP_RATE = (
+    ("channel", "noise_shape:channel", 0.1,
+     {"full": ((1024, 2048, 2, 2), (1024, 2048, 1, 1)), "quick": ((256, 256, 2, 2), (256, 256, 1, 1)),
+      "sim": ((32, 32, 2, 2), (32, 32, 1, 1))}),
+    ("N1H1", "noise_shape:any", 0.5,
+     {"full": ((2048, 2, 1024, 2), (2048, 1, 1024, 1)), "quick": ((256, 2, 256, 2), (256, 1, 256, 1)),
+      "sim": ((32, 2, 32, 2), (32, 1, 32, 1))}),
+)
+# 16-bit formats: mean of y over n elements of a constant x against P(keep) round16(x scale32);
+# x chosen where rounding the scale to the format first (a second rounding) moves the kept value
+HALF_MEAN_P = 0.01
+HALF_MEAN_X = {"float16": 1.015625, "bfloat16": 1.1640625}
 KS_CASES = ("consecutive", "seeds_low", "seeds_high", "far_counters")
 
 # The CUDA simulator runs this subset (cuda also has to reproduce the reference bit for

@@ -5,10 +5,13 @@ Each mutant is a NumPy implementation with the backends' API (``dropout_forward`
 each is addressable as an IMPL string, e.g. ``dropout-check reference.stats.mutants:no_scale``.
 ``dropout_backward`` regenerates the mutant's own mask (or reads the stored one), so the
 backward tests see the same bug. Mutants claim no stream (they are judged at level
-'statistical' unless asked otherwise): they are caught by statistics, not by exactness.
+'statistical' unless asked otherwise): they are caught by statistics, not by exactness;
+except ``noise_broadcast_order``, which claims our stream (level 'contract'): its masks are
+statistically perfect and only exactness can tell. The scaffold takes the whole API: the
+16-bit formats (float32 arithmetic, one rounding), ``noise_shape`` and ``out=``.
 
 ``python -m reference.stats.mutants`` runs every check on every mutant (and on the bug-free
-scaffold) and prints the detection matrix as markdown (a few minutes).
+scaffold, at level contract) and prints the detection matrix as markdown (a few minutes).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import math
 import numpy as np
 
 from reference.dropout import pack_bits, stream_words, unpack_bits
-from reference.stream import MASK32, SHIFT32, keep_threshold, philox4x32_10, scale_for, split_seed
+from reference.stream import MASK32, SHIFT32, keep_threshold, philox4x32_10, scale_for, split_seed, words_for_positions
 
 
 def _words(numel: int, seed: int, offset: int, block_of=None, key=None) -> np.ndarray:
@@ -135,6 +138,33 @@ def _same_mask_across_batch(shape, p, seed, offset):
     return np.broadcast_to(row, shape).copy()
 
 
+# --- structured masks (noise_shape): each returns (applied, stored): the decisions applied to x
+# (broadcastable to x.shape) and the stored mask (of the noise shape) ------------------------
+
+
+def _noise_broadcast_order(x_shape, ns, p, seed, offset):
+    # mask element j draws the stream position of its first broadcast element in x's C order
+    # (offset + flat index in x), not offset + j: shared, independent, the right rate, not ours
+    idx = np.ravel_multi_index(np.indices(ns).reshape(len(ns), -1), x_shape).astype(np.uint64)
+    m = (words_for_positions(idx + np.uint64(offset), seed) < keep_threshold(p)).reshape(ns)
+    return m, m
+
+
+def _noise_redrawn_per_element(x_shape, ns, p, seed, offset):
+    # ignores the sharing: one decision per element of x; the stored mask is its first slice
+    full = _flat(_correct)(x_shape, p, seed, offset)
+    return full, full[tuple(slice(0, 1) if k == 1 else slice(None) for k in ns)].reshape(ns)
+
+
+def _noise_and_reduced(x_shape, ns, p, seed, offset):
+    # per-element decisions reduced to the mask by "all" over the shared axes (kept only if
+    # every element of the group would be): all or nothing, but the keep rate is q**group
+    full = _flat(_correct)(x_shape, p, seed, offset)
+    shared = tuple(d for d, k in enumerate(ns) if k == 1 and x_shape[d] != 1)
+    m = np.all(full, axis=shared, keepdims=True) if shared else full
+    return m, m.reshape(ns)
+
+
 def _one(p, dtype):
     return np.dtype(dtype).type(1.0)
 
@@ -144,49 +174,89 @@ def _inverse_p(p, dtype):
 
 
 class Mutant:
-    DROPOUT_CAPABILITIES = {}    # the whole API (nothing to probe)
+    # the whole API: float32/64 and the 16-bit formats, any noise_shape, out=x (nothing to probe)
+    DROPOUT_CAPABILITIES = {"dtypes": ("float32", "float64", "float16", "bfloat16"), "noise_shape": True,
+                            "inplace": True}
     DROPOUT_CONTRACT = False     # judged statistically by default
 
-    def __init__(self, name, bug, mask_fn=_correct, scale_fn=scale_for, shaped=None, tiny_p=False):
+    def __init__(self, name, bug, mask_fn=_correct, scale_fn=scale_for, shaped=None, tiny_p=False,
+                 noise_fn=None, half=None, out_ignored=False, contract=False):
         self.name, self.bug = name, bug
         self.NAME = f"mutant:{name}"
         self._mask = shaped or _flat(mask_fn)
         self._scale, self._tiny_p = scale_fn, tiny_p
+        self._noise, self._half, self._out_ignored = noise_fn, half, out_ignored
+        if contract:  # claims our stream: judged at level contract (the bug is one of exactness)
+            self.DROPOUT_CONTRACT = True
+
+    @property
+    def level(self) -> str:
+        return "contract" if self.DROPOUT_CONTRACT else "statistical"
 
     def __repr__(self):
         return self.NAME
 
     def _apply(self, x, kept, p):
-        return (x * kept.astype(x.dtype)) * self._scale(p, x.dtype)
+        if x.dtype.itemsize != 2:
+            return (x * kept.astype(x.dtype)) * self._scale(p, x.dtype)
+        # 16-bit: float32 arithmetic and one rounding (docs/RNG_STREAM.md), or the mutant's bug
+        s32 = np.float32(self._scale(p, np.float32))
+        if self._half == "scale_rounded":  # the scale rounded to the 16-bit format first: two roundings
+            s32 = np.float32(np.asarray(self._scale(p, np.float32)).astype(x.dtype))
+        with np.errstate(invalid="ignore", over="ignore"):
+            t = (x.astype(np.float32) * kept.astype(np.float32)) * s32
+            if self._half == "saturating":  # a saturating conversion (satfinite): +-inf -> +-max
+                import ml_dtypes
+                big = np.float32(ml_dtypes.finfo(x.dtype).max)
+                t = np.where(np.isnan(t), t, np.clip(t, -big, big))
+            return t.astype(x.dtype)
 
-    def dropout_forward(self, x, p, *, seed, offset=0, training=True, mask_format="bool", out=None):
+    def _decisions(self, shape, ns, p, seed, offset):
+        """(applied, stored): applied broadcasts over ``shape``; stored has the mask's shape."""
+        if self._tiny_p and p < 1e-5:  # a "fast path" that skips dropout for tiny p
+            m = np.ones(shape if ns is None else ns, bool)
+            return m, m
+        if ns is None or tuple(ns) == tuple(shape):
+            m = self._mask(tuple(shape), float(p), int(seed), int(offset))
+            return m, m
+        if self._noise is not None:
+            return self._noise(tuple(shape), tuple(ns), float(p), int(seed), int(offset))
+        m = self._mask(tuple(ns), float(p), int(seed), int(offset))  # the mask's own C order
+        return m, m
+
+    def _out(self, y, out):
+        if out is None or self._out_ignored:
+            return y
+        np.copyto(out, y)
+        return out
+
+    def dropout_forward(self, x, p, *, seed, offset=0, training=True, mask_format="bool", out=None,
+                        noise_shape=None):
         x = np.asarray(x)
         if not 0 <= p <= 1:
             raise ValueError(f"p must be in [0, 1], got {p}")
         if not training:
             return x.copy(), None
-        if self._tiny_p and p < 1e-5:  # a "fast path" that skips dropout for tiny p
-            kept = np.ones(x.shape, bool)
-        else:
-            kept = self._mask(x.shape, float(p), int(seed), int(offset))
-        y = self._apply(x, kept, p)
+        ns = None if noise_shape is None else tuple(x.shape[d] if k is None else k for d, k in enumerate(noise_shape))
+        applied, stored = self._decisions(x.shape, ns, p, seed, offset)
+        y = self._out(self._apply(x, applied, p), out)
         if mask_format == "bool":
-            return y, kept
+            return y, stored
         if mask_format == "bits":
-            return y, pack_bits(kept)
+            return y, pack_bits(stored)
         return y, None
 
-    def dropout_backward(self, grad_y, p, *, mask=None, seed=None, offset=0, out=None):
+    def dropout_backward(self, grad_y, p, *, mask=None, seed=None, offset=0, out=None, noise_shape=None):
         g = np.asarray(grad_y)
-        if mask is None and self._tiny_p and p < 1e-5:
-            kept = np.ones(g.shape, bool)
-        elif mask is None:
-            kept = self._mask(g.shape, float(p), int(seed), int(offset))
+        ns = None if noise_shape is None else tuple(g.shape[d] if k is None else k for d, k in enumerate(noise_shape))
+        mshape = g.shape if ns is None else ns
+        if mask is None:
+            kept = self._decisions(g.shape, ns, p, seed, offset)[0]
         elif mask.dtype == np.bool_:
             kept = mask
         else:
-            kept = unpack_bits(mask, g.shape)
-        return self._apply(g, kept, p)
+            kept = unpack_bits(mask, mshape)
+        return self._out(self._apply(g, kept, p), out)
 
 
 CORRECT = Mutant("none (correct)", "no bug: the contract, for comparison")
@@ -221,6 +291,18 @@ MUTANTS = (
            "1024 reuse the words of the elements 1024 further on", mask_fn=_tile_overlap),
     Mutant("seed_xor_folded", "the seed folded to 32 bits: key (lo ^ hi, 0)", mask_fn=_seed_xor_folded),
     Mutant("tiny_p_skipped", "a fast path returns x unchanged when p < 1e-5", tiny_p=True),
+    # issue 11: noise_shape, the 16-bit formats, in place; each caught only by the check added for it
+    Mutant("noise_broadcast_order", "noise_shape: mask element j draws the position of its first element "
+           "in x's C order, not offset + j (claims our stream)", noise_fn=_noise_broadcast_order, contract=True),
+    Mutant("noise_redrawn_per_element", "noise_shape ignored for the output: one decision per element of x",
+           noise_fn=_noise_redrawn_per_element),
+    Mutant("noise_and_reduced", "noise_shape mask = all() of per-element decisions over the shared axes "
+           "(keep rate q**group)", noise_fn=_noise_and_reduced),
+    Mutant("half_scale_rounded", "16-bit: the scale rounded to the 16-bit format first (two roundings)",
+           half="scale_rounded"),
+    Mutant("half_saturating", "16-bit: a saturating conversion (satfinite): inf and overflow become +-max",
+           half="saturating"),
+    Mutant("out_ignored", "out=x is accepted but not written: a new array is returned", out_ignored=True),
 )
 
 BY_NAME = {m.name: m for m in MUTANTS}
@@ -245,6 +327,12 @@ CATCHERS = {
     "tile_overlap": ("periodicity/max_lag=65536",),
     "seed_xor_folded": ("cross_call/seed^(2**32+1)",),
     "tiny_p_skipped": ("keep_rate/p=1e-06",),
+    "noise_broadcast_order": ("contract/noise_shape",),
+    "noise_redrawn_per_element": ("semantic/noise_shape",),
+    "noise_and_reduced": ("noise_keep_rate/channel/p=0.1", "noise_keep_rate/N1H1/p=0.5"),
+    "half_scale_rounded": ("half_mean/float16/p=0.01", "half_mean/bfloat16/p=0.01"),
+    "half_saturating": ("semantic/float16", "semantic/bfloat16"),
+    "out_ignored": ("semantic/inplace",),
 }
 
 
@@ -255,10 +343,13 @@ def fmt_pvalue(pv) -> str:
 
 
 def matrix(stat_seed="fixed", mutants=MUTANTS, quick=False):
-    """{mutant name: Run} of every statistical-level check on the scaffold and every mutant."""
+    """{mutant name: Run} of every check on the scaffold (level contract: every check) and on
+    every mutant at its level (statistical, or contract for a mutant that claims our stream)."""
     from reference.conformance.runner import run
 
-    return {m.name: run(m, level="statistical", stat_seed=stat_seed, quick=quick) for m in [CORRECT, *mutants]}
+    out = {CORRECT.name: run(CORRECT, level="contract", stat_seed=stat_seed, quick=quick)}
+    out.update({m.name: run(m, level=m.level, stat_seed=stat_seed, quick=quick) for m in mutants})
+    return out
 
 
 def main():
@@ -267,23 +358,30 @@ def main():
     runs = matrix(quick="--quick" in sys.argv)
     names = list(runs)
     first = runs[names[0]]
-    print(f"Every statistical-level check (rows) on the bug-free scaffold and every mutant (columns): "
-          f"p-value, or pass/FAIL for the deterministic checks; **bold** = rejected (ALPHA = {first.alpha:.3g}).\n")
+    alphas = sorted({f"{r.alpha:.3g}" for r in runs.values()})
+    print(f"Every check (rows) on the bug-free scaffold (level contract: every check) and on every mutant "
+          f"(columns; level statistical, or contract for a mutant that claims our stream): p-value, or "
+          f"pass/FAIL for the deterministic checks, - where not at that level; **bold** = rejected "
+          f"(ALPHA = {' or '.join(alphas)}, by the number of hypotheses of the run).\n")
     print("| check | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
-    for i, r0 in enumerate(first.results):
+    by_name = {n: {r.name: r for r in runs[n].results} for n in names}
+    for r0 in first.results:
         cells = []
         for n in names:
-            r = runs[n].results[i]
+            r = by_name[n].get(r0.name)
+            if r is None:
+                cells.append("-")
+                continue
             cell = fmt_pvalue(r.p_value) if r.p_value is not None else r.status
             cells.append(f"**{cell}**" if r.passed is False else cell)
         print(f"| {r0.name} | " + " | ".join(cells) + " |")
     print()
-    print("| mutant | bug | caught by |")
-    print("|---|---|---|")
+    print("| mutant | level | bug | caught by |")
+    print("|---|---|---|---|")
     for mu in MUTANTS:
         caught = [r.name for r in runs[mu.name].results if r.passed is False]
-        print(f"| {mu.name} | {mu.bug} | {len(caught)}: " + ", ".join(caught) + " |")
+        print(f"| {mu.name} | {mu.level} | {mu.bug} | {len(caught)}: " + ", ".join(caught) + " |")
 
 
 if __name__ == "__main__":

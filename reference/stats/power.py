@@ -72,6 +72,13 @@ def detectable(probe, n, alpha: float | None = None) -> tuple[str, str]:
         axis = int(probe.label.split("axis=")[1])
         pairs = math.prod(n) // n[axis] * (n[axis] - 1)
         return f"{z / math.sqrt(pairs):.2g}", f"correlation of neighbours along axis {axis}"
+    if fam == "noise_keep_rate":  # n = (x shape, noise shape): m mask elements
+        down, up = _exact_keep_rate(math.prod(n[1]), min(q, 1 - q), alpha)
+        which = "drop prob. p" if q > 0.5 else "keep prob. q"
+        down = f"-{_pct(down)}" if down is not None else "none"
+        return f"{down} / +{_pct(up)}", f"rel. error of the rarer {which} per mask element (exact binomial)"
+    if fam == "half_mean":
+        return _pct(z * math.sqrt(p / (1 - p) / n)), "rel. error of E[y] (= P(keep) round16(x scale32))"
     if fam.startswith("keep_rate"):
         down, up = _exact_keep_rate(n, min(q, 1 - q), alpha)
         which = "drop prob. p" if q > 0.5 else "keep prob. q"
@@ -123,6 +130,12 @@ def rows(alpha=None):
         yield pr, bias, what, sim
 
 
+def _fmt_n(n):
+    if isinstance(n, tuple) and n and isinstance(n[0], tuple):  # (x shape, noise shape)
+        return " over ".join("x".join(map(str, s)) for s in reversed(n))
+    return "x".join(map(str, n)) if isinstance(n, tuple) else n
+
+
 def main():
     alpha = default_alpha()
     print(f"Smallest effect detected with {POWER:.0%} power by each probe at its default sample size "
@@ -133,8 +146,8 @@ def main():
     print("|---|---|---|---|---|---|---|")
     for pr, bias, what, sim in rows(alpha):
         p = f"{pr.p:g}" if pr.p == pr.p else "-"
-        n = "x".join(map(str, pr.n)) if isinstance(pr.n, tuple) else pr.n
-        ns = ("x".join(map(str, pr.n_sim)) if isinstance(pr.n_sim, tuple) else pr.n_sim) or "-"
+        n = _fmt_n(pr.n)
+        ns = _fmt_n(pr.n_sim) if pr.n_sim else "-"
         print(f"| {pr.label} | {p} | {n} | {bias} | {what} | {ns} | {sim} |")
 
 

@@ -1,0 +1,68 @@
+"""16-bit formats (float16, bfloat16): the mean of y over a large sample of a constant input.
+
+The contract computes in float32 and rounds once (docs/RNG_STREAM.md), so a kept element is
+``v = round16(x * scale32)`` and ``E[y] = q v`` (q the keep probability), which differs from
+x by that one rounding. ``x`` is a constant chosen where a second rounding (the scale rounded
+to the 16-bit format first, as a kernel that computes in the 16-bit type does) moves the kept
+value by one ulp: the test sees it. Statistic: ``z = (mean(y)/v - q) / sqrt(q (1-q) / n)``,
+two-sided normal p-value (the CLT for the binomial count; n q(1-q) > 8e4 at the default
+size). A NaN or infinite mean is a p-value of 0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+from reference.stream import scale_for
+
+from . import budget
+from .sampling import Probe, fmt_p, keep_prob, sizes
+
+
+def _dtype(name):
+    from reference.conformance.impl import np_dtype
+    return np_dtype(name)
+
+
+def expected_kept(name: str, p: float) -> float:
+    """``round16(float32(x) * scale32)`` for the probe's constant x."""
+    dt = _dtype(name)
+    x = np.asarray(budget.HALF_MEAN_X[name], dtype=dt)
+    return float((x.astype(np.float32) * scale_for(p, np.float32)).astype(dt))
+
+
+def mean_pvalue(y: np.ndarray, v: float, p: float) -> float:
+    n = y.size
+    t = float(np.mean(y.astype(np.float64))) / v
+    if not math.isfinite(t):
+        return 0.0
+    q = keep_prob(p)
+    z = (t - q) / math.sqrt(q * (1 - q) / n)
+    return float(2 * stats.norm.sf(abs(z)))
+
+
+def check_half_mean(impl, *, name, n, p, seed, offset) -> float:
+    dt = _dtype(name)
+    y, _ = impl.forward(np.full(n, budget.HALF_MEAN_X[name], dtype=dt), p, seed=seed, offset=offset)
+    return mean_pvalue(y, expected_kept(name, p), p)
+
+
+def _probe(name):
+    p = budget.HALF_MEAN_P
+    label = f"half_mean/{name}/p={fmt_p(p)}"
+
+    def run(impl, n, seeds):
+        seed, offset = seeds(label)
+        return check_half_mean(impl, name=name, n=n, p=p, seed=seed, offset=offset)
+
+    return Probe(label, p, sizes(budget.N_MAIN, sim=budget.N_SIM), run, needs=(f"dtype:{name}",),
+                 doc=f"{name}: mean of y over n copies of x = {budget.HALF_MEAN_X[name]} is P(keep) round16(x scale32); "
+                     "CLT z-test")
+
+
+def probes():
+    for name in ("float16", "bfloat16"):
+        yield _probe(name)
