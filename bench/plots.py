@@ -150,16 +150,21 @@ def throughput_vs_size(df, dtype, path) -> Path | None:
             ax.plot(g["n"], g["gb_per_s"], label=name, **_style(name))
             ax.fill_between(g["n"], g["bytes"] / g["seconds_p80"] / 1e9, g["bytes"] / g["seconds_p20"] / 1e9,
                             alpha=0.15, color=_style(name).get("color"))
-        for device, c in copies.groupby("device", sort=False):
-            c = c.sort_values("n")
-            bad = _implausible(c)
-            label = f"copy ceiling ({'GPU' if not device.startswith('cpu-') else 'CPU'})"
-            ax.plot(c["n"][~bad], c["gb_per_s"][~bad], label=label, **_copy_style(device))
-            if bad.any():
-                ax.plot(c["n"][bad], c["gb_per_s"][bad], **IMPLAUSIBLE_STYLE)
+        _draw_copies(ax, copies)
         _size_axes(ax, title, sel["n"], GB_LABEL)
     return _finish(fig, axes, f"Dropout throughput vs size: {dtype}, p={p:g} ({_device_suffix(sel)}); "
                    "band = p20..p80", path)
+
+
+def _draw_copies(ax, copies) -> None:
+    """The copy ceiling of each device; sizes whose copy is implausible as a ceiling as crosses."""
+    for device, c in copies.groupby("device", sort=False):
+        c = c.sort_values("n")
+        bad = _implausible(c)
+        label = f"copy ceiling ({'GPU' if not device.startswith('cpu-') else 'CPU'})"
+        ax.plot(c["n"][~bad], c["gb_per_s"][~bad], label=label, **_copy_style(device))
+        if bad.any():
+            ax.plot(c["n"][bad], c["gb_per_s"][bad], **IMPLAUSIBLE_STYLE)
 
 
 def speedup_vs_reference(df, dtype, path) -> Path | None:
@@ -296,13 +301,7 @@ def variants_vs_size(df, path) -> Path | None:
             v = grid.variant(op)
             style = dict(_style(name), **VARIANT_STYLE[v])
             ax.plot(g["n"], g["gb_per_s"], label=f"{name}, {grid.VARIANTS[v]}", **style)
-        for device, c in copies.groupby("device", sort=False):
-            c = c.sort_values("n")
-            bad = _implausible(c)
-            label = f"copy ceiling ({'GPU' if not device.startswith('cpu-') else 'CPU'})"
-            ax.plot(c["n"][~bad], c["gb_per_s"][~bad], label=label, **_copy_style(device))
-            if bad.any():
-                ax.plot(c["n"][bad], c["gb_per_s"][bad], **IMPLAUSIBLE_STYLE)
+        _draw_copies(ax, copies)
         _size_axes(ax, title, sel["n"], GB_LABEL)
     return _finish(fig, axes, f"Elementwise (solid) vs channel (dashed) vs in place (dotted): {dtype}, p={p:g} "
                    f"({_device_suffix(sel)})", path)
