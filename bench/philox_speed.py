@@ -202,7 +202,7 @@ def main(argv=None) -> None:
     ghz = measure_ghz()
     print(f"clock from an imul chain: {ghz:.2f} GHz; /proc/cpuinfo MHz: {cpuinfo_mhz()}")
     if not args.no_fill:
-        print("\nTile fill alone, one thread, 512 blocks per call (L1):\n")
+        print("\nTile fill alone, one thread, one tile (TILE / 4 blocks) per call (L1):\n")
         print("| fill | ns/block (median) | ns/block (min) | cycles/block (median) | cycles/block (min) |")
         print("| --- | ---: | ---: | ---: | ---: |")
         print("\n".join(time_fills(ghz)))

@@ -35,7 +35,9 @@ from . import philox_cpu, threads
 from .philox_cpu import tile_words
 
 NAME = "cpu"
-TILE = 2048  # elements per tile; 512 Philox blocks, scratch fits in L1
+TILE = 512  # elements per tile (128 Philox blocks): small tiles let the hardware prefetchers overlap
+# the memory traffic of one tile with the Philox rounds of the next (measured 2^26 float32 forward, same
+# run: 2048 -> 53%, 512 -> 63% of a copy)
 _SCRATCH = TILE + 8  # a tile starting mid-block needs one block more
 
 # Numba's cache knows only this file's time stamp; the kernels inline the stream's Philox

@@ -40,7 +40,7 @@ def _cases():
 
 @pytest.mark.parametrize("first_block,n_blocks,seed", _cases())
 def test_fill_words_equals_reference(first_block, n_blocks, seed):
-    w = [np.full(cpu._SCRATCH // 4 + 2, 0xA5A5A5A5, dtype=np.uint32) for _ in range(4)]
+    w = [np.full(n_blocks + 2, 0xA5A5A5A5, dtype=np.uint32) for _ in range(4)]
     k0, k1 = split_seed(seed)
     P.fill_words(*w, np.uint64(first_block), n_blocks, k0, k1)
     for got, want in zip(w, _expected_blocks(first_block, n_blocks, seed)):
@@ -50,7 +50,7 @@ def test_fill_words_equals_reference(first_block, n_blocks, seed):
 
 @pytest.mark.parametrize("first_block,n_blocks,seed", _cases())
 def test_fill_stream_equals_reference(first_block, n_blocks, seed):
-    words = np.full(cpu._SCRATCH + 8, 0xA5A5A5A5, dtype=np.uint32)
+    words = np.full(4 * n_blocks + 8, 0xA5A5A5A5, dtype=np.uint32)
     k0, k1 = split_seed(seed)
     P.fill_stream(words, np.uint64(first_block), n_blocks, k0, k1)
     want = np.stack(_expected_blocks(first_block, n_blocks, seed), axis=1).reshape(-1)
