@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from numba import cuda  # module level: the simulator swaps this global inside kernels
 
-from kernels import cpu
+from kernels import philox_cpu
 from reference import stream_words
 from reference.stream import keep_threshold, philox4x32_10, scale_for, words_for_positions
 
@@ -44,7 +44,7 @@ def test_known_answers_numba_cpu(ctr, key, expected):
 
     @njit
     def run(c0, c1, c2, c3, k0, k1):
-        return cpu._philox(c0, c1, c2, c3, k0, k1)
+        return philox_cpu._philox(c0, c1, c2, c3, k0, k1)
 
     assert tuple(int(w) for w in run(*_u64(ctr), *_u64(key))) == expected
 
