@@ -203,17 +203,21 @@ def _make_apply_bool(half: int, loop):
 def _make_apply_bits(half: int, loop):
     @njit(parallel=loop is prange, nogil=True, cache=True)
     def apply_bits(x, y, bits, scale, n_chunks):
-        """Backward from a stored bit mask: tiles of whole bytes (a tile is a multiple of 8)."""
+        """Backward from a stored bit mask: tiles of whole bytes (a tile is a multiple of 8),
+        unpacked into a byte per element first, so that both loops vectorize."""
         zero, one = _zero_one(scale)
         n = x.size
         n_tiles = (n + TILE - 1) // TILE
         for c in loop(n_chunks):
+            keep = np.empty(TILE, dtype=np.uint8)
             for tile in range(c * n_tiles // n_chunks, (c + 1) * n_tiles // n_chunks):
                 start = tile * TILE
                 stop = min(start + TILE, n)
                 xs, ys, bs = x[start:stop], y[start:stop], bits[start >> 3:(stop + 7) >> 3]
                 for e in range(stop - start):
-                    ys[e] = _dropped(xs[e], (bs[e >> 3] >> (e & 7)) & 1, one, zero, scale, half)
+                    keep[e] = (bs[e >> 3] >> (e & 7)) & 1
+                for e in range(stop - start):
+                    ys[e] = _dropped(xs[e], keep[e], one, zero, scale, half)
 
     return apply_bits
 

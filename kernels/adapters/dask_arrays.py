@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference.conformance.impl import Capabilities, Implementation
+from reference.conformance.impl import ALL_DTYPES, Capabilities, Implementation
 
 CHUNK_ELEMENTS = 2**20  # several chunks at the battery's 2**23 elements
 
@@ -27,13 +27,16 @@ def make() -> Implementation:
     def _np(a):
         return None if a is None else np.asarray(a.compute() if hasattr(a, "compute") else a)
 
-    def forward(x, p, *, seed, offset, training, mask_format):
-        y, m = mod.dropout_forward(_d(x), p, seed=seed, offset=offset, training=training, mask_format=mask_format)
+    def forward(x, p, *, seed, offset, training, mask_format, **noise):  # noise: noise_shape= when given
+        y, m = mod.dropout_forward(_d(x), p, seed=seed, offset=offset, training=training, mask_format=mask_format,
+                                   **noise)
         return _np(y), _np(m)
 
-    def backward(g, p, *, mask, seed, offset):
+    def backward(g, p, *, mask, seed, offset, **noise):
         kw = {"mask": _d(mask) if mask.dtype == np.bool_ else mask} if mask is not None else {"seed": seed, "offset": offset}
-        return _np(mod.dropout_backward(_d(g), p, **kw))
+        return _np(mod.dropout_backward(_d(g), p, **kw, **noise))
 
-    return Implementation("dask", forward, backward, Capabilities(), claims_contract=True,
+    # no out=: dask arrays are immutable, so in place is not supported
+    return Implementation("dask", forward, backward, Capabilities(dtypes=ALL_DTYPES, noise_shape=True),
+                          claims_contract=True,
                           description="kernels.dask on dask arrays (chunks of ~2**20 elements), computed to NumPy")
