@@ -150,7 +150,7 @@ def _dropped(xv, keep, one, zero, scale, half):
     return _from_f32((_to_f32(xv, half) * (one if keep else zero)) * scale, half)
 
 
-def _make_regen_kernel(mode: int, half: int, loop):
+def _make_regen_kernel(mode: int, half: int, inplace: bool, loop):
     """Forward (or backward without a stored mask): draw, apply, and store the mask as ``mode`` says.
 
     ``mode`` and ``half`` (the 16-bit format, or none) are baked in as constants, so each
@@ -189,7 +189,7 @@ def _make_regen_kernel(mode: int, half: int, loop):
                         ms[e] = (ws[e] < t32) | all_kept
                     continue
                 xs = x[start:start + count]
-                ys = y[start:start + count]
+                ys = xs if inplace else y[start:start + count]
                 if mode == _MODE_BITS:
                     for e in range(count):
                         kept = (ws[e] < t32) | all_kept
@@ -214,7 +214,7 @@ def _make_regen_kernel(mode: int, half: int, loop):
     return kernel
 
 
-def _make_apply_bool(half: int, loop):
+def _make_apply_bool(half: int, inplace: bool, loop):
     @njit(parallel=loop is prange, nogil=True, cache=True)
     def apply_bool(x, y, mask, scale, n_chunks):
         """Backward from a stored bool mask: no random words, a plain elementwise loop."""
@@ -224,14 +224,15 @@ def _make_apply_bool(half: int, loop):
             for tile in range(c * n_tiles // n_chunks, (c + 1) * n_tiles // n_chunks):
                 start = tile * TILE
                 stop = min(start + TILE, x.size)
-                xs, ys, ms = x[start:stop], y[start:stop], mask[start:stop]
+                xs, ms = x[start:stop], mask[start:stop]
+                ys = xs if inplace else y[start:stop]
                 for e in range(stop - start):
                     ys[e] = _dropped(xs[e], ms[e], one, zero, scale, half)
 
     return apply_bool
 
 
-def _make_apply_bits(half: int, loop):
+def _make_apply_bits(half: int, inplace: bool, loop):
     @njit(parallel=loop is prange, nogil=True, cache=True)
     def apply_bits(x, y, bits, scale, n_chunks):
         """Backward from a stored bit mask: tiles of whole bytes (a tile is a multiple of 8),
@@ -244,7 +245,8 @@ def _make_apply_bits(half: int, loop):
             for tile in range(c * n_tiles // n_chunks, (c + 1) * n_tiles // n_chunks):
                 start = tile * TILE
                 stop = min(start + TILE, n)
-                xs, ys, bs = x[start:stop], y[start:stop], bits[start >> 3:(stop + 7) >> 3]
+                xs, bs = x[start:stop], bits[start >> 3:(stop + 7) >> 3]
+                ys = xs if inplace else y[start:stop]
                 for e in range(stop - start):
                     keep[e] = (bs[e >> 3] >> (e & 7)) & 1
                 for e in range(stop - start):
@@ -256,7 +258,7 @@ def _make_apply_bits(half: int, loop):
 _SEGMENT = 1 << 14  # elements of a row handled as one unit of work (rows may be one long run)
 
 
-def _make_apply_broadcast(half: int, loop):
+def _make_apply_broadcast(half: int, inplace: bool, loop):
     @njit(parallel=loop is prange, nogil=True, cache=True)
     def apply_broadcast(x, y, mask, dims, mstrides, scale, n_chunks):
         """``y = (x * M[i']) * scale`` for a ``noise_shape`` mask ``M``: ``dims`` are x's axes
@@ -281,7 +283,7 @@ def _make_apply_broadcast(half: int, loop):
                     base += (rest % dims[d]) * mstrides[d]
                     rest //= dims[d]
                 xs = x[r * row + lo:r * row + hi]
-                ys = y[r * row + lo:r * row + hi]
+                ys = xs if inplace else y[r * row + lo:r * row + hi]
                 if inner_stride == 0:
                     keep = mask[base]
                     for e in range(hi - lo):
@@ -298,12 +300,20 @@ _MAKERS = {"regen": _make_regen_kernel, "bool": _make_apply_bool, "bits": _make_
            "broadcast": _make_apply_broadcast}
 
 
-@functools.lru_cache(maxsize=None)
-def _kernels(kind: str, *constants):
+def _kernels(kind: str, *constants, inplace: bool = False):
     """``(parallel, serial)`` compilations of one kernel; which one a call runs is
-    ``threads.pool_for``'s choice. Made on first use, so importing this module compiles nothing."""
+    ``threads.pool_for``'s choice. Made on first use, so importing this module compiles nothing.
+
+    ``inplace``: ``y`` is ``x`` (``out=x``). The kernel then writes through ``x``'s own slices:
+    given two arrays that overlap, LLVM's vectorized loop would fail its run-time alias check
+    and fall back to scalar code (in place ran at half the speed)."""
+    return _compiled(kind, constants, bool(inplace))
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(kind, constants, inplace):
     make = _MAKERS[kind]
-    return make(*constants, prange), make(*constants, range)
+    return make(*constants, inplace, prange), make(*constants, inplace, range)
 
 
 _EMPTY_BOOL = np.empty(0, dtype=np.bool_)
@@ -320,11 +330,13 @@ def _n_chunks(n_units: int, parallel: bool) -> int:
     return min(n_units, 8 * get_num_threads()) if parallel else min(n_units, 1)
 
 
-def _run(x, y, kernels, *args, units=None):
+def _run(x, y, key, *args, units=None):
     """Flatten to C order (copying a non-contiguous view), run the parallel or the serial
-    kernel, copy back if needed. ``units``: pass the kernel a chunk count over that many units."""
+    compilation of kernel ``key`` (``_kernels``' arguments), copy back if needed. ``units``:
+    pass the kernel a chunk count over that many units."""
     xf = _flat(x)
     yf = _flat(y) if y.flags.c_contiguous else np.empty(x.size, dtype=xf.dtype)
+    kernels = _kernels(*key, inplace=xf.size > 0 and v.is_same_memory(xf, yf))
     with threads.pool_for(x.size) as parallel:
         if units is not None:
             args = args + (_n_chunks(units, parallel),)
@@ -337,7 +349,7 @@ def _run(x, y, kernels, *args, units=None):
 def _regen(x, y, mode, mask_bool, mask_bits, seed, offset, p):
     k0, k1 = split_seed(seed)
     half = half_code(x.dtype)
-    return _run(x, y, _kernels("regen", mode, half), mask_bool, mask_bits, k0, k1,
+    return _run(x, y, ("regen", mode, half), mask_bool, mask_bits, k0, k1,
                 np.array([offset], dtype=np.uint64), max(x.size, 1), keep_threshold(p), _scale(p, x.dtype),
                 units=(x.size + TILE - 1) // TILE)
 
@@ -391,7 +403,7 @@ def dropout_runs(x2, starts, p: float, seed: int, store_mask: bool = True):
     mask = np.empty(x2.shape, dtype=np.bool_) if store_mask else None
     if y.size:
         k0, k1 = split_seed(seed)
-        _run(x2, y, _kernels("regen", _MODE_BOOL if store_mask else _MODE_NONE, half_code(x2.dtype)),
+        _run(x2, y, ("regen", _MODE_BOOL if store_mask else _MODE_NONE, half_code(x2.dtype)),
              mask.reshape(-1) if store_mask else _EMPTY_BOOL, _EMPTY_BITS, k0, k1, starts, run_len,
              keep_threshold(p), _scale(p, x2.dtype), units=n_runs * ((run_len + TILE - 1) // TILE))
     return y, mask
@@ -402,7 +414,7 @@ def _apply_broadcast(x, y, m, noise_shape, p):
         return y
     dims, mstrides = broadcast_layout(x.shape, noise_shape)
     units = (x.size // dims[-1]) * ((dims[-1] + _SEGMENT - 1) // _SEGMENT)
-    return _run(x, y, _kernels("broadcast", half_code(x.dtype)), m.reshape(-1).view(np.uint8), dims, mstrides,
+    return _run(x, y, ("broadcast", half_code(x.dtype)), m.reshape(-1).view(np.uint8), dims, mstrides,
                 _scale(p, x.dtype), units=units)
 
 
@@ -450,9 +462,9 @@ def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None, noi
         return v.returned(dx, out)
     half = half_code(g.dtype)
     if fmt == "bool":
-        _run(g, dx, _kernels("bool", half), np.ascontiguousarray(mask).reshape(-1), _scale(p, g.dtype),
+        _run(g, dx, ("bool", half), np.ascontiguousarray(mask).reshape(-1), _scale(p, g.dtype),
              units=(g.size + TILE - 1) // TILE)
     else:
-        _run(g, dx, _kernels("bits", half), np.ascontiguousarray(mask), _scale(p, g.dtype),
+        _run(g, dx, ("bits", half), np.ascontiguousarray(mask), _scale(p, g.dtype),
              units=(g.size + TILE - 1) // TILE)
     return v.returned(dx, out)
