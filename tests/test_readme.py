@@ -11,3 +11,11 @@ def test_readme_example_runs():
     assert blocks, "the README lost its example"
     for block in blocks:
         exec(compile(textwrap.dedent(block), "README.md", "exec"), {})  # blocks inside list items are indented
+
+
+def test_ci_runs_the_readme_test_command():
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "README.md").read_text()
+    command = text[text.index("Run the tests:"):].split("```sh\n")[1].split("\n")[0]
+    assert "python -m pytest" in command
+    assert command in (root / ".ci" / "run").read_text().splitlines(), ".ci/run must run the README's test command"
