@@ -25,6 +25,8 @@ except Exception as e: print("torch unavailable:", e)
 print(cuda.get_current_device().name, "cc", cuda.get_current_device().compute_capability)
 PY
 cat "$OUT/versions.txt"
-python3 -m pytest -q -p no:cacheprovider -rs --durations=10 "${@:-tests}" 2>&1 | tee "$OUT/pytest.log" | tail -40
+# the project is used from the working tree there (not installed), so its pytest plugin, which
+# an install registers as an entry point, is loaded by name
+python3 -m pytest -q -p no:cacheprovider -p bench.pytest_plugin -rs --durations=10 "${@:-tests}" 2>&1 | tee "$OUT/pytest.log" | tail -40
 python3 -m bench.cli --sizes '2**20,2**24,2**26,2**28' --p 0.5 --dtypes float32 --backends cuda \
   --no-progress --out "$OUT/report"
