@@ -10,7 +10,7 @@ Examples::
 
 The ceiling (a copy) and the peer (PyTorch, where installed) of every device in the run
 are added to the named backends unless ``--no-peers``. ``--impl IMPL`` (repeatable, or
-comma-separated) adds ``kernels.registry.implementation(IMPL)`` as a provider at the points
+comma-separated) adds ``reference.conformance.loader.implementation(IMPL)`` as a provider at the points
 its capabilities cover.
 """
 

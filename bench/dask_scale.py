@@ -6,7 +6,7 @@ Three experiments, each written as a markdown file (with the command that made i
              lazy deterministic source, through the "dask" backend on a LocalCluster of
              worker processes, reduced to the keep count and sums; reports the peak RSS of
              each worker and of the client, and the wall time. The same pass gives the keep
-             rate and mean checks of the statistical battery (reference/stats) on every element.
+             rate and mean checks of the statistical battery (reference/conformance/stats) on every element.
 ``compare``  at a size that fits (default 2^28): the in-memory ``kernels.cpu`` against the
              Dask backend on 1 and 2 worker processes, on the same data (x persisted in the
              workers; forward with a bool mask kept, and forward + reductions), plus an exact
@@ -179,9 +179,9 @@ def big(n: int, chunk: int, workers: int, p: float) -> dict:
     from scipy import stats
 
     from kernels import dask as kd
-    from reference.stats import mean as stat_mean
-    from reference.stats.budget import FAMILY_ALPHA
-    from reference.stats.sampling import keep_prob, scale
+    from reference.conformance.stats import mean as stat_mean
+    from reference.conformance.stats.budget import FAMILY_ALPHA
+    from reference.conformance.stats.sampling import keep_prob, scale
 
     load_before = _load()
     cluster, client = _cluster(workers, max(1, (os.cpu_count() or 1) // workers))
@@ -199,9 +199,9 @@ def big(n: int, chunk: int, workers: int, p: float) -> dict:
         cluster.close()
     kept = int(values["kept"])
     q, s = keep_prob(p), scale(p)
-    # keep rate: the battery's test (reference/stats/keep_rate.py), exact two-sided binomial
+    # keep rate: the battery's test (reference/conformance/stats/keep_rate.py), exact two-sided binomial
     keep_pv = float(stats.binomtest(kept, n, q).pvalue)
-    # mean, the battery's statistic (reference/stats/mean.py): T = mean(y / x), exact null from
+    # mean, the battery's statistic (reference/conformance/stats/mean.py): T = mean(y / x), exact null from
     # the binomial; its own p-value function, fed the mean that Dask computed
 
     class _Mean:  # np.mean(r) calls r.mean(): the battery's function sees T and n
@@ -357,7 +357,7 @@ def markdown_big(r: dict) -> str:
         "| --- | --- | ---: |",
         f"| keep rate (exact two-sided binomial, q = floor((1-p) 2^32)/2^32) | kept {r['kept']:,} of {r['n']:,} "
         f"(expected {r['expected_kept']:,.0f}), rate {r['keep_rate']:.8f} | {r['keep_pvalue']:.3g} |",
-        f"| mean of y/x = 1 (battery's exact binomial null, reference/stats/mean.py) | {r['mean_ratio']:.8f} | "
+        f"| mean of y/x = 1 (battery's exact binomial null, reference/conformance/stats/mean.py) | {r['mean_ratio']:.8f} | "
         f"{r['mean_pvalue']:.3g} |",
         f"| mean of y against mean of x (z, variance x^2 p/(1-p)) | mean y {r['mean_y']:.3e}, mean x "
         f"{r['mean_x']:.3e}, z = {r['mean_z']:.2f} | {r['mean_z_pvalue']:.3g} |",

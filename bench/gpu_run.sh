@@ -27,6 +27,6 @@ PY
 cat "$OUT/versions.txt"
 # the project is used from the working tree there (not installed), so its pytest plugin, which
 # an install registers as an entry point, is loaded by name
-python3 -m pytest -q -p no:cacheprovider -p bench.pytest_plugin -rs --durations=10 "${@:-tests}" 2>&1 | tee "$OUT/pytest.log" | tail -40
+python3 -m pytest -q -p no:cacheprovider -p reference.conformance.plugin -rs --durations=10 "${@:-tests}" 2>&1 | tee "$OUT/pytest.log" | tail -40
 python3 -m bench.cli --sizes '2**20,2**24,2**26,2**28' --p 0.5 --dtypes float32 --backends cuda \
   --no-progress --out "$OUT/report"

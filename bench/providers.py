@@ -22,7 +22,7 @@ makes, such as a fresh mask per forward call).
   a bool mask). PyTorch cannot regenerate a mask, store one as bits, or run
   ``native_dropout`` / its backward in place; those points are skipped.
 - ``--impl IMPL`` (:class:`ImplProvider`): any implementation of
-  ``kernels.registry.implementation`` (NumPy in and out, host clock), at the points its
+  ``reference.conformance.loader.implementation`` (NumPy in and out, host clock), at the points its
   capabilities cover (channel and in-place rows only where it has ``noise_shape`` /
   ``inplace`` capabilities).
 
@@ -403,7 +403,7 @@ class TorchProvider(Provider):
 
 class ImplProvider(Provider):
     """An implementation named by an IMPL string (``dropout-bench --impl``), through
-    ``kernels.registry.implementation``: NumPy in and out, timed on the host clock (so the
+    ``reference.conformance.loader.implementation``: NumPy in and out, timed on the host clock (so the
     time includes whatever copies to and from a device the implementation makes), at the
     points its capabilities cover: dtypes, mask formats, backward (regenerated or stored),
     and the channel and in-place rows only where it declares ``noise_shape`` / ``inplace``."""
@@ -436,7 +436,7 @@ class ImplProvider(Provider):
 
     def prepare(self, operation, mask_format, n, p, dtype):
         if not (self.supports(operation, mask_format) and self.supports_dtype(dtype)):
-            from reference.conformance.impl import Unsupported
+            from reference.conformance.protocol import Unsupported
 
             raise Unsupported(f"{self.name} does not support {operation} with mask {mask_format!r} in {dtype}")
         impl = self.impl
@@ -472,11 +472,11 @@ class ImplProvider(Provider):
 def impl_provider(spec: str) -> ImplProvider:
     """The provider of ``--impl spec``; ``ValueError`` (in words) for an unknown or unusable IMPL.
     It is called ``spec``, or ``impl:spec`` where that name is already a provider's."""
-    from kernels import registry
+    from reference.conformance import loader
 
     spec = spec.strip()
     try:
-        impl = registry.implementation(spec)
+        impl = loader.load(spec)
     except ValueError as exc:
         raise ValueError(f"--impl {spec}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - a user's module may fail in any way on import or probing

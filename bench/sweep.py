@@ -17,7 +17,7 @@ import math
 import time
 import traceback
 
-from reference.conformance.impl import Unsupported
+from reference.conformance.protocol import Unsupported
 
 from . import env, grid, load, providers as prov_mod, timing, traffic
 

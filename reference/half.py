@@ -16,12 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-try:
-    import ml_dtypes
-
-    BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
-except ImportError:  # pragma: no cover - ml_dtypes is a dependency
-    BFLOAT16 = None
+from .vocab import is_bfloat16
 
 FLOAT16 = np.dtype(np.float16)
 #: The 16-bit formats by code: 0 is "not a 16-bit format" (float32, float64).
@@ -32,7 +27,7 @@ def half_code(dtype) -> int:
     dtype = np.dtype(dtype)
     if dtype == FLOAT16:
         return HALF_F16
-    if BFLOAT16 is not None and dtype == BFLOAT16:
+    if is_bfloat16(dtype):
         return HALF_BF16
     return HALF_NONE
 

@@ -11,12 +11,8 @@ import numbers
 
 import numpy as np
 
-from .half import BFLOAT16, FLOAT16
 from .stream import STREAM_END
-
-FLOAT_DTYPES = tuple(d for d in (FLOAT16, BFLOAT16, np.dtype(np.float32), np.dtype(np.float64)) if d is not None)
-_DTYPE_NAMES = "float16, bfloat16, float32 or float64"
-MASK_FORMATS = ("bool", "bits", None)
+from .vocab import DTYPE_NAMES_TEXT, MASK_FORMATS, is_float_dtype
 
 
 def _short(value) -> str:
@@ -76,14 +72,14 @@ def check_float_dtype(dtype, name: str) -> np.dtype:
     try:
         dtype = np.dtype(dtype)
     except TypeError:
-        raise TypeError(f"{name} must have dtype {_DTYPE_NAMES}, got {dtype!r}") from None
+        raise TypeError(f"{name} must have dtype {DTYPE_NAMES_TEXT}, got {dtype!r}") from None
     if dtype.kind == "f" and not dtype.isnative:
         raise TypeError(
             f"{name} has non-native byte order ({dtype.str}); the kernels read native floats: "
             f"convert with {name}.astype({name}.dtype.newbyteorder('='))"
         )
-    if dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must have dtype {_DTYPE_NAMES}, got {dtype}")
+    if not is_float_dtype(dtype):
+        raise TypeError(f"{name} must have dtype {DTYPE_NAMES_TEXT}, got {dtype}")
     return dtype
 
 

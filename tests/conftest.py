@@ -1,7 +1,7 @@
-"""Shared fixtures: the backends of the one registry (kernels/registry.py) as parameters.
+"""Shared fixtures: the backends of the one registry (reference/registry.py) as parameters.
 
-``--stat-seed`` and the statistical fixtures (``stat_seeds``, ``judge``) come from the
-dropout-check pytest plugin (bench/pytest_plugin.py), loaded through its entry point."""
+``--stat-seed`` and ``stat_seeds`` come from the checker's pytest plugin
+(reference/conformance/plugin.py); the battery's ``judge`` from tests/stats/conftest.py."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import os
 import numpy as np
 import pytest
 
-from kernels import registry
+import kernels
+from reference import registry
 
-ALL_BACKENDS = registry.BACKEND_NAMES
+ALL_BACKENDS = registry.NUMPY_BACKENDS
 
 
 def pytest_addoption(parser):
@@ -28,8 +29,8 @@ def _selected(config):
 
 
 def _param(name):
-    if name in registry.available_backends():
-        return pytest.param(registry.backend_module(name), id=name)
+    if name in kernels.BACKENDS:
+        return pytest.param(kernels.BACKENDS[name], id=name)
     return pytest.param(None, id=name, marks=pytest.mark.skip(reason=f"backend {name!r} unavailable (no GPU; "
                                                              "the CUDA simulator run covers it)"))
 

@@ -12,25 +12,26 @@ import sys
 import numpy as np
 import pytest
 
-from bench import check
-from kernels import registry
+import kernels
+from reference.conformance import cli as check
+from reference.conformance import loader
 from reference.conformance import Capabilities, from_api, from_callable, runner
-from reference.stats import budget, sampling
-from reference.stats.battery import by_label
+from reference.conformance.stats import budget, sampling
+from reference.conformance.stats.battery import by_label
 
 SEMANTIC = ["semantic/*"]
 
 
 def test_impl_strings_resolve():
-    assert registry.load("reference").claims_contract
-    assert registry.load("reference") is registry.load("reference")  # one object per IMPL string
-    mutant = registry.load("reference.stats.mutants:no_scale")
+    assert loader.load("reference").claims_contract
+    assert loader.load("reference") is loader.load("reference")  # one object per IMPL string
+    mutant = loader.load("reference.conformance.mutants:no_scale")
     assert not mutant.claims_contract and mutant.capabilities == Capabilities(**type(mutant.source).DROPOUT_CAPABILITIES)
-    f = registry.load("kernels.adapters.textbook:textbook_numpy")  # a plain f(x, p, seed)
+    f = loader.load("reference.conformance.adapters.textbook:textbook_numpy")  # a plain f(x, p, seed)
     assert not f.capabilities.backward and not f.capabilities.offset
-    for bad in ("no-such-impl", "no_such_module:x", "reference.stats.mutants:nope"):
+    for bad in ("no-such-impl", "no_such_module:x", "reference.conformance.mutants:nope"):
         with pytest.raises(ValueError):
-            registry.load(bad)
+            loader.load(bad)
 
 
 def test_capabilities_are_probed_and_missing_ones_are_not_supported_rows():
@@ -57,7 +58,7 @@ def test_cli_exit_codes_and_json(tmp_path):
     assert {"name", "passed", "p_value"} <= set(doc["checks"][0])
     assert any(c["p_value"] is not None for c in doc["checks"])
     assert (out / "report.md").exists() and (out / "checks.csv").exists()
-    assert check.main(["reference.stats.mutants:no_scale", *args]) == 1
+    assert check.main(["reference.conformance.mutants:no_scale", *args]) == 1
     for bad in (["no-such-impl"], ["reference", "--level", "nope"], []):
         with pytest.raises(SystemExit) as e:
             check.main(bad)
@@ -65,7 +66,7 @@ def test_cli_exit_codes_and_json(tmp_path):
 
 
 def test_dataframe():
-    df = runner.results_frame(registry.load("quant8"), quick=True, names=["keep_rate/p=0.01", "semantic/p0_identity"])
+    df = runner.results_frame(loader.load("quant8"), quick=True, names=["keep_rate/p=0.01", "semantic/p0_identity"])
     assert list(df["name"]) == ["semantic/p0_identity", "keep_rate/p=0.01"]
     assert {"impl", "level", "status", "passed", "p_value", "effect"} <= set(df.columns)
     assert df.set_index("name").loc["keep_rate/p=0.01", "passed"] == False  # noqa: E712: quant8 is biased
@@ -76,14 +77,14 @@ def test_pytest_plugin_from_any_directory(tmp_path):
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--dropout-impl", "reference",
            "--dropout-quick", "-k", "semantic or keep_rate"]
     assert subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True).returncode == 0
-    bad = subprocess.run(cmd[:7] + ["reference.stats.mutants:no_scale", "--dropout-quick", "-k", "mean_forward"],
+    bad = subprocess.run(cmd[:7] + ["reference.conformance.mutants:no_scale", "--dropout-quick", "-k", "mean_forward"],
                          cwd=tmp_path, env=env, capture_output=True)
     assert bad.returncode == 1
 
 
 def test_caches_are_keyed_by_the_object_not_the_name():
-    a = from_api(registry.backend_module("reference"), "mine")
-    b = from_api(sys.modules["reference.stats.mutants"].BY_NAME["ignores_offset"], "mine")
+    a = from_api(kernels.get_backend("reference"), "mine")
+    b = from_api(sys.modules["reference.conformance.mutants"].BY_NAME["ignores_offset"], "mine")
     ka = sampling.keep_mask(a, 4096, 0.5, 7, 4096)
     kb = sampling.keep_mask(b, 4096, 0.5, 7, 4096)
     assert not np.array_equal(ka, kb)  # same name, different kernels: no shared sample
@@ -91,7 +92,7 @@ def test_caches_are_keyed_by_the_object_not_the_name():
 
 def test_budget_counts_distinct_events():
     probe = by_label()["keep_rate/p=0.5"]
-    ref, cpu, torchlike = registry.load("reference"), registry.load("cpu"), registry.load("textbook-numpy")
+    ref, cpu, torchlike = loader.load("reference"), loader.load("cpu"), loader.load("textbook-numpy")
     keys = {budget.hypothesis_key(probe, i, probe.n) for i in (ref, cpu)}
     assert len(keys) == 1  # bit-identical streams with the same seeds: one event
     assert budget.hypothesis_key(probe, torchlike, probe.n) not in keys  # its own RNG: its own event
@@ -104,16 +105,16 @@ def test_budget_counts_distinct_events():
 
 
 def test_backends_declare_noise_shape_half_and_inplace():
-    caps = registry.load("reference").capabilities
+    caps = loader.load("reference").capabilities
     assert caps.has("dtype:float16") and caps.has("dtype:bfloat16") and caps.has("noise_shape:any") and caps.inplace
-    names = {c.name for c in runner.plan(registry.load("reference")).checks}
+    names = {c.name for c in runner.plan(loader.load("reference")).checks}
     assert {"semantic/noise_shape", "semantic/float16", "semantic/bfloat16", "semantic/inplace",
             "contract/noise_shape", "contract/float16", "contract/bfloat16",
             "noise_keep_rate/channel/p=0.1", "half_mean/float16/p=0.01"} <= names
 
 
 def test_new_capabilities_are_probed():
-    ref = registry.backend_module("reference")
+    ref = kernels.get_backend("reference")
 
     class Elementwise:  # the backends' API without noise_shape, out or 16-bit input
         def dropout_forward(self, x, p, *, seed, offset=0, training=True, mask_format="bool"):
@@ -146,7 +147,7 @@ def test_new_capabilities_are_probed():
 def test_half_mean_constant_exposes_a_second_rounding():
     import ml_dtypes
 
-    from reference.stats import half_mean
+    from reference.conformance.stats import half_mean
     from reference.stream import scale_for
 
     p = budget.HALF_MEAN_P
@@ -162,7 +163,7 @@ def test_torch_adapters_half_and_channel():
 
     from reference.conformance.semantic import _bits_equal
 
-    impl = registry.load("torch-dropout")
+    impl = loader.load("torch-dropout")
     x = np.linspace(-3, 3, 2 * 3 * 4 * 5).reshape(2, 3, 4, 5).astype(ml_dtypes.bfloat16)
     y, _ = impl.forward(x, 0.0, seed=1)
     assert y.dtype == x.dtype and _bits_equal(y, x)  # ml_dtypes <-> torch bit for bit

@@ -17,6 +17,7 @@ import kernels  # noqa: E402
 from kernels import dask as kd  # noqa: E402
 from reference import dropout as ref  # noqa: E402
 from reference import validate as v  # noqa: E402
+from reference import vocab  # noqa: E402
 from reference.stream import keep_threshold, scale_for  # noqa: E402
 
 SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
@@ -41,7 +42,7 @@ CASES = [
     ("4d-all", (3, 4, 5, 6), ((3,), (1, 3), (2, 3), (4, 2))),
 ]
 CASE_IDS = [c[0] for c in CASES]
-HALF = [d for d in v.FLOAT_DTYPES if d.itemsize == 2]  # float16, and bfloat16 where ml_dtypes is present
+HALF = [vocab.np_dtype(d) for d in vocab.HALF_DTYPES]  # float16, bfloat16
 
 
 def _values(shape, dtype, seed=0):

@@ -8,7 +8,9 @@ import numpy as np
 
 import reference.dropout as ref
 
-from .impl import Unsupported, np_dtype
+from reference import vocab
+
+from .protocol import Unsupported
 from .semantic import NOISE_SHAPES, NOISE_X_SHAPE, _bits_equal, _ns_cases, _x
 
 SEED = 0x1234_5678_9ABC_DEF0
@@ -162,7 +164,7 @@ def noise_shape(impl, strict=True):
 
 def _half(impl, name):
     impl.require(f"dtype:{name}")
-    dt = np_dtype(name)
+    dt = vocab.np_dtype(name)
     offsets = (0, 3) if impl.capabilities.offset else (0,)
     ps = P_VALUES
     if impl.simulated:  # the CUDA simulator: ~0.3 s a call

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from reference.stats import budget
-from reference.stats.sampling import keep_prob
+from reference.conformance.stats import budget
+from reference.conformance.stats.sampling import keep_prob
 
 _MARK = {"pass": "pass", "fail": "**FAIL**", "error": "**ERROR**", "not supported": "not supported"}
 
@@ -52,7 +52,7 @@ def markdown(run, plots=()) -> str:
         f"| time | {run.seconds:.1f} s |",
         "",
         "A statistical check fails when its p-value is below ALPHA. \"Detectable\" is the smallest "
-        "effect the check detects with 99 % power at the sample size it used (reference/stats/power.py).",
+        "effect the check detects with 99 % power at the sample size it used (reference/conformance/stats/power.py).",
         "",
         "| check | verdict | p-value | n | detectable (99 % power) | detail |",
         "|---|---|---|---|---|---|",

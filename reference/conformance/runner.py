@@ -11,11 +11,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from reference.stats import battery, budget, power
-from reference.stats.sampling import Seeds, clear_cache, seeds_from_option
+from reference.conformance.stats import battery, budget, power
+from reference.conformance.stats.sampling import Seeds, clear_cache, seeds_from_option
 
 from . import contract, semantic
-from .impl import Implementation, Unsupported, as_implementation
+from .protocol import Implementation, Unsupported, as_implementation
 
 LEVELS = ("contract", "statistical")
 

@@ -14,7 +14,9 @@ import numpy as np
 
 from reference.stream import scale_for
 
-from .impl import Unsupported, np_dtype
+from reference import vocab
+
+from .protocol import Unsupported
 
 SEED = 0x1234_5678_9ABC_DEF0  # both key words non-zero
 ULP_TOLERANCE = 2             # x / (1 - p) and x * fl(1 / (1 - p)) may differ by a rounding or two
@@ -372,7 +374,7 @@ def ulps16(got, want) -> int:
 
 def _half(impl, strict, name):
     impl.require(f"dtype:{name}")
-    dt = np_dtype(name)
+    dt = vocab.np_dtype(name)
     x = _x(dt)
     notes = []
     # dtype and shape kept

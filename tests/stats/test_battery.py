@@ -1,13 +1,13 @@
-"""Every hypothesis of the statistical battery (reference/stats, docs/STATISTICS.md) on every
-backend, judged at the session's ALPHA (bench/pytest_plugin.py)."""
+"""Every hypothesis of the statistical battery (reference/conformance/stats, docs/STATISTICS.md) on every
+backend, judged at the session's ALPHA (reference/conformance/plugin.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from reference.stats import battery
-from reference.stats.sampling import x_signed
+from reference.conformance.stats import battery
+from reference.conformance.stats.sampling import x_signed
 
 
 @pytest.mark.parametrize("probe", list(battery.backend_probes()), ids=lambda pr: pr.label)

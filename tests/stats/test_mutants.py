@@ -1,4 +1,4 @@
-"""Power, shown: every mutant kernel of reference/stats/mutants.py is caught by its designated
+"""Power, shown: every mutant kernel of reference/conformance/mutants.py is caught by its designated
 checks (mutants.CATCHERS), run exactly as dropout-check runs them (same runner, seeds, sizes,
 and the ALPHA of a full statistical-level run). Not false-alarm hypotheses: rejection is
 the expected outcome, so they are outside the session's budget."""
@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from reference.conformance.runner import execute, plan
-from reference.stats import budget
-from reference.stats.mutants import CATCHERS, CORRECT, MUTANTS, matrix
+from reference.conformance.stats import budget
+from reference.conformance.mutants import CATCHERS, CORRECT, MUTANTS, matrix
 
 
 def _catchers(mutant):
@@ -41,7 +41,7 @@ def test_mutant_is_caught(mutant, stat_seeds, stat_record):
 def test_bug_free_scaffold_matches_reference(stat_seeds):
     """The mutants' NumPy scaffold without a bug gives the reference's p-values exactly on
     every statistical catcher (same masks), so a mutant is caught for its bug, not its plumbing."""
-    from kernels.registry import load
+    from reference.conformance.loader import load
 
     pl, ref = plan(CORRECT, "statistical"), load("reference")
     by_name = {c.name: c for c in pl.checks}

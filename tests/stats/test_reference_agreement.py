@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kernels.registry import load, wrap
-from reference.stats import budget
-from reference.stats.sampling import fmt_p, forward_ratio, keep_mask
+from reference.conformance.loader import load, wrap
+from reference.conformance.stats import budget
+from reference.conformance.stats.sampling import fmt_p, forward_ratio, keep_mask
 
 
 def _n(impl):

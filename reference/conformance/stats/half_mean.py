@@ -16,20 +16,16 @@ import math
 import numpy as np
 from scipy import stats
 
+from reference import vocab
 from reference.stream import scale_for
 
 from . import budget
 from .sampling import Probe, fmt_p, keep_prob, sizes
 
 
-def _dtype(name):
-    from reference.conformance.impl import np_dtype
-    return np_dtype(name)
-
-
 def expected_kept(name: str, p: float) -> float:
     """``round16(float32(x) * scale32)`` for the probe's constant x."""
-    dt = _dtype(name)
+    dt = vocab.np_dtype(name)
     x = np.asarray(budget.HALF_MEAN_X[name], dtype=dt)
     return float((x.astype(np.float32) * scale_for(p, np.float32)).astype(dt))
 
@@ -45,7 +41,7 @@ def mean_pvalue(y: np.ndarray, v: float, p: float) -> float:
 
 
 def check_half_mean(impl, *, name, n, p, seed, offset) -> float:
-    dt = _dtype(name)
+    dt = vocab.np_dtype(name)
     y, _ = impl.forward(np.full(n, budget.HALF_MEAN_X[name], dtype=dt), p, seed=seed, offset=offset)
     return mean_pvalue(y, expected_kept(name, p), p)
 

@@ -2,7 +2,7 @@
 
 Each mutant is a NumPy implementation with the backends' API (``dropout_forward``,
 ``dropout_backward``), built on the pieces of ``reference.stream``, with one plausible bug;
-each is addressable as an IMPL string, e.g. ``dropout-check reference.stats.mutants:no_scale``.
+each is addressable as an IMPL string, e.g. ``dropout-check reference.conformance.mutants:no_scale``.
 ``dropout_backward`` regenerates the mutant's own mask (or reads the stored one), so the
 backward tests see the same bug. Mutants claim no stream (they are judged at level
 'statistical' unless asked otherwise): they are caught by statistics, not by exactness;
@@ -10,7 +10,7 @@ except ``noise_broadcast_order``, which claims our stream (level 'contract'): it
 statistically perfect and only exactness can tell. The scaffold takes the whole API: the
 16-bit formats (float32 arithmetic, one rounding), ``noise_shape`` and ``out=``.
 
-``python -m reference.stats.mutants`` runs every check on every mutant (and on the bug-free
+``python -m reference.conformance.mutants`` runs every check on every mutant (and on the bug-free
 scaffold, at level contract) and prints the detection matrix as markdown (a few minutes).
 """
 
@@ -306,10 +306,10 @@ MUTANTS = (
 )
 
 BY_NAME = {m.name: m for m in MUTANTS}
-globals().update(BY_NAME)  # reference.stats.mutants:no_scale is an IMPL string
+globals().update(BY_NAME)  # reference.conformance.mutants:no_scale is an IMPL string
 
 # The checks designated to catch each mutant (test_mutants.py asserts it at the default
-# sizes; `python -m reference.stats.mutants` prints every check on every mutant).
+# sizes; `python -m reference.conformance.mutants` prints every check on every mutant).
 CATCHERS = {
     "no_scale": ("mean_forward/p=0.5", "variance/p=0.5", "semantic/kept_scaled"),
     "scale_1_over_p": ("mean_forward/p=0.1", "mean_backward_regenerate/p=0.9"),

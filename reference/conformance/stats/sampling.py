@@ -1,6 +1,6 @@
 """Samples of a dropout implementation, shared (and cached) between the probes.
 
-An implementation is a :class:`reference.conformance.impl.Implementation` (anything with the
+An implementation is a :class:`reference.conformance.protocol.Implementation` (anything with the
 backends' API is wrapped into one by :func:`impl_of`). Keep decisions are read end to end
 from the output: ``x`` is all ones (float32), so element ``i`` is kept iff ``y[i] != 0``
 (the returned mask is held to ``y`` by the semantic checks). Samples are cached, keyed by
@@ -25,7 +25,7 @@ from . import budget
 
 
 def impl_of(obj):
-    from reference.conformance.impl import as_implementation  # lazy: conformance imports stats
+    from reference.conformance.protocol import as_implementation  # lazy: conformance imports stats
     return as_implementation(obj)
 
 
@@ -198,7 +198,7 @@ class Probe:
 
     ``run(impl, n, seeds) -> p-value`` with ``seeds(label) -> (seed, offset)``. ``sizes``
     maps a mode to the sample size (None or absent: not run in that mode). ``needs`` are
-    capabilities (reference.conformance.impl.Capabilities.has) without which the probe
+    capabilities (reference.conformance.protocol.Capabilities.has) without which the probe
     is "not supported". ``stream_level`` probes test reference.stream itself, once.
     """
 

@@ -1,7 +1,7 @@
 """Render the battery's CSV (written when DROPOUT_STATS_REPORT=<path>) as markdown.
 
     DROPOUT_STATS_REPORT=/tmp/stats.csv pytest tests/stats
-    python -m reference.stats.report /tmp/stats.csv > reports/statistics.md
+    python -m reference.conformance.stats.report /tmp/stats.csv > reports/statistics.md
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def render(rows: list[dict]) -> str:
     out = ["# Statistical battery: report", ""]
     out.append(f"Family-wise false-alarm budget {budget.FAMILY_ALPHA:g} per pytest session, Bonferroni "
                "over the session's distinct hypotheses: per-test level ALPHA = "
-               + ", ".join(f"{a:.3g}" for a in alphas) + " (one value per session; reference/stats/budget.py). "
+               + ", ".join(f"{a:.3g}" for a in alphas) + " (one value per session; reference/conformance/stats/budget.py). "
                "See docs/STATISTICS.md for what each test checks.")
     out.append("")
     out.append("Master seed(s): " + ", ".join(f"{s} ({m})" for m, s in seeds)
@@ -90,7 +90,7 @@ def render(rows: list[dict]) -> str:
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        print("usage: python -m reference.stats.report <csv>", file=sys.stderr)
+        print("usage: python -m reference.conformance.stats.report <csv>", file=sys.stderr)
         return 2
     with open(argv[0], newline="") as f:
         rows = list(csv.DictReader(f))

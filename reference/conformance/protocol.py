@@ -14,7 +14,7 @@ Anything else is wrapped into one:
 
 A capability the implementation lacks makes the checks that need it "not supported"
 rows, never failures. Converting other array types (torch, CuPy, device arrays) is the
-adapters' job (kernels/adapters); here outputs only go through ``np.asarray``.
+adapters' job (reference/conformance/adapters); here outputs only go through ``np.asarray``.
 """
 
 from __future__ import annotations
@@ -24,25 +24,7 @@ from typing import Callable
 
 import numpy as np
 
-DTYPES = ("float32", "float64")          # the base dtypes: every check runs on those accepted
-HALF_DTYPES = ("float16", "bfloat16")    # 16-bit formats: their own checks (dtype:float16, ...)
-ALL_DTYPES = DTYPES + HALF_DTYPES
-MASK_FORMATS = ("bool", "bits")
-
-
-def np_dtype(name: str) -> np.dtype:
-    """``np.dtype`` of a dtype name; ``"bfloat16"`` is ``ml_dtypes.bfloat16``."""
-    if name == "bfloat16":
-        import ml_dtypes
-
-        return np.dtype(ml_dtypes.bfloat16)
-    return np.dtype(name)
-
-
-def channel_shape(shape) -> tuple:
-    """The channel form of a noise_shape, (N, C, 1, ..., 1) (reference.noise.channel)."""
-    return tuple(shape[:2]) + (1,) * (len(shape) - 2)
-
+from reference import noise, vocab
 
 class Unsupported(Exception):
     """The implementation lacks a capability that a check needs."""
@@ -50,9 +32,9 @@ class Unsupported(Exception):
 
 @dataclass(frozen=True)
 class Capabilities:
-    dtypes: tuple = DTYPES            # input dtypes it accepts (float16, bfloat16 too where declared)
+    dtypes: tuple = vocab.WIDE_DTYPES            # input dtypes it accepts (float16, bfloat16 too where declared)
     backward: bool = True             # dropout_backward exists
-    mask_formats: tuple = MASK_FORMATS  # stored masks it can return (and backward can read)
+    mask_formats: tuple = vocab.STORED_MASK_FORMATS  # stored masks it can return (and backward can read)
     regenerate: bool = True           # backward can regenerate the mask from (seed, offset)
     offset: bool = True               # an `offset` argument: the position in the stream
     training: bool = True             # a `training=False` evaluation mode
@@ -75,12 +57,12 @@ class Capabilities:
     def allows_noise_shape(self, shape, noise_shape) -> bool:
         if self.noise_shape is True:
             return True
-        return self.noise_shape == "channel" and len(shape) >= 2 and tuple(noise_shape) == channel_shape(shape)
+        return self.noise_shape == "channel" and len(shape) >= 2 and tuple(noise_shape) == noise.channel(shape)
 
     @property
     def base_dtypes(self) -> tuple:
         """The accepted float32/float64 (the dtypes the general checks run on)."""
-        return tuple(d for d in self.dtypes if d in DTYPES)
+        return tuple(d for d in self.dtypes if d in vocab.WIDE_DTYPES)
 
     def as_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -153,9 +135,9 @@ def _works(call) -> bool:
 
 def _half_inputs() -> dict:
     out = {}
-    for d in HALF_DTYPES:
+    for d in vocab.HALF_DTYPES:
         try:
-            out[d] = np.linspace(1, 2, 16).astype(np_dtype(d))
+            out[d] = np.linspace(1, 2, 16).astype(vocab.np_dtype(d))
         except (ImportError, TypeError):  # no ml_dtypes: bfloat16 is not probed
             pass
     return out
@@ -195,9 +177,9 @@ def probe_noise_shape(forward):
         except Exception:
             return False
 
-    if works((2, 1, 4, 1)) and works(channel_shape(x.shape)):
+    if works((2, 1, 4, 1)) and works(noise.channel(x.shape)):
         return True
-    return "channel" if works(channel_shape(x.shape)) else False
+    return "channel" if works(noise.channel(x.shape)) else False
 
 
 def probe_inplace(forward, dtype) -> bool:
@@ -213,13 +195,13 @@ def probe_inplace(forward, dtype) -> bool:
 
 def probe_capabilities(forward, backward) -> Capabilities:
     """What a backends-API implementation accepts, from tiny calls (errors mean 'no')."""
-    x = {d: np.linspace(1, 2, 16, dtype=d) for d in DTYPES}
-    dtypes = tuple(d for d in DTYPES if _works(lambda d=d: forward(x[d], 0.5, seed=1)))
+    x = {d: np.linspace(1, 2, 16, dtype=d) for d in vocab.WIDE_DTYPES}
+    dtypes = tuple(d for d in vocab.WIDE_DTYPES if _works(lambda d=d: forward(x[d], 0.5, seed=1)))
     if not dtypes:
         raise TypeError("the implementation accepts neither float32 nor float64 input")
     dtypes += probe_half_dtypes(lambda h: forward(h, 0.5, seed=1)[0])
     x0 = x[dtypes[0]]
-    formats = tuple(f for f in MASK_FORMATS
+    formats = tuple(f for f in vocab.STORED_MASK_FORMATS
                     if _works(lambda f=f: forward(x0, 0.5, seed=1, mask_format=f)[1].shape))
     has_bwd = backward is not None
     return Capabilities(
@@ -277,7 +259,7 @@ def from_callable(f, name: str | None = None, *, description: str = "",
         return f(x, p, seed), None
 
     if dtypes is None:
-        dtypes = tuple(d for d in DTYPES
+        dtypes = tuple(d for d in vocab.WIDE_DTYPES
                        if _works(lambda d=d: np.asarray(f(np.linspace(1, 2, 16, dtype=d), 0.5, 1)).shape))
         dtypes += probe_half_dtypes(lambda h: f(h, 0.5, 1))
     caps = Capabilities(dtypes=dtypes, backward=False, mask_formats=(), regenerate=False,

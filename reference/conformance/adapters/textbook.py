@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference.conformance.impl import from_callable
+from reference.conformance.protocol import from_callable
 
 
 def dropout_layer_numpy(X, dropout):

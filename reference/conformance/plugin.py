@@ -1,21 +1,25 @@
 """The pytest plugin (entry point ``pytest11: dropout_check``), loaded in every pytest session
-once the package is installed:
+once the package is installed. It adds options and serves its own test module; it knows no
+fixture of any project's tests.
 
 * ``pytest --dropout-impl IMPL [--dropout-level contract|statistical] [--dropout-quick]``
-  runs the conformance checks (reference/conformance/pytest_checks.py) on IMPL, from any
-  directory, one test per check ("not supported" checks are skipped);
-* ``--stat-seed fixed|random|INT`` and the fixtures ``stat_seeds`` and ``judge`` serve the
-  project's own statistical tests too (tests/stats), so both share one false-alarm budget:
-  per session, ALPHA = FAMILY_ALPHA / (distinct hypotheses collected), fixed after
-  deselection (reference/stats/budget.py);
-* ``DROPOUT_STATS_REPORT=<path>`` appends one CSV row per judged hypothesis.
+  runs the conformance checks (the test module ``reference.conformance.test_dropout_impl``)
+  on IMPL, from any directory, one test per check ("not supported" checks are skipped);
+* ``--stat-seed fixed|random|INT`` and the fixture ``stat_seeds`` choose the seeds of every
+  statistical test of the session;
+* the session's false-alarm budget: ALPHA = FAMILY_ALPHA / (distinct hypotheses collected),
+  fixed after deselection (reference/conformance/stats/budget.py). A collected item is a
+  hypothesis when the hook ``pytest_dropout_hypothesis(item)`` returns its key: the plugin
+  answers for its own checks, a project's conftest for its own statistical tests;
+* :func:`record` keeps one row per judged hypothesis; ``DROPOUT_STATS_REPORT=<path>``
+  appends them to a CSV.
 """
 
 from __future__ import annotations
 
 import csv
+import importlib.util
 import os
-from pathlib import Path
 
 import pytest
 
@@ -25,9 +29,20 @@ _COUNT = pytest.StashKey[int]()
 _ROWS = pytest.StashKey[list]()
 _PLAN = pytest.StashKey[object]()
 
+CHECKS_MODULE = "reference.conformance.test_dropout_impl"
 REPORT_ENV = "DROPOUT_STATS_REPORT"
 FIELDS = ("test", "backend", "n", "p", "p_value", "alpha", "passed", "expect",
           "seed_mode", "master_seed", "simulated", "nodeid")
+
+
+class HookSpecs:
+    @pytest.hookspec(firstresult=True)
+    def pytest_dropout_hypothesis(self, item):
+        """The false-alarm hypothesis key of a collected item (budget.hypothesis_key), or None."""
+
+
+def pytest_addhooks(pluginmanager):
+    pluginmanager.add_hookspecs(HookSpecs)
 
 
 def pytest_addoption(parser):
@@ -45,8 +60,9 @@ def pytest_addoption(parser):
 
 
 def seeds(config):
+    """The session's seeds (reference.conformance.stats.sampling.Seeds), from --stat-seed."""
     if _SEEDS not in config.stash:
-        from reference.stats.sampling import seeds_from_option
+        from reference.conformance.stats.sampling import seeds_from_option
 
         try:
             config.stash[_SEEDS] = seeds_from_option(config.getoption("--stat-seed"))
@@ -57,7 +73,7 @@ def seeds(config):
 
 def _plan(config):
     if _PLAN not in config.stash:
-        from kernels.registry import load
+        from reference.conformance.loader import load
         from reference.conformance.runner import plan
 
         spec = config.getoption("--dropout-impl")
@@ -71,9 +87,10 @@ def _plan(config):
 
 def pytest_configure(config):
     if config.getoption("--dropout-impl"):
-        checks = Path(__file__).resolve().parents[1] / "reference" / "conformance" / "pytest_checks.py"
+        spec = importlib.util.find_spec(CHECKS_MODULE)
+        assert spec is not None and spec.origin is not None, CHECKS_MODULE
         explicit = config.args_source == pytest.Config.ArgsSource.ARGS
-        config.args[:] = ([*config.args] if explicit else []) + [str(checks)]
+        config.args[:] = ([*config.args] if explicit else []) + [spec.origin]
         _plan(config)  # a bad IMPL is a usage error before collection
 
 
@@ -98,7 +115,8 @@ def stat_seeds(request):
 
 
 def alpha(config) -> float:
-    from reference.stats import budget
+    """The session's per-hypothesis false-alarm rate."""
+    from reference.conformance.stats import budget
 
     return config.stash.get(_ALPHA, budget.FAMILY_ALPHA)
 
@@ -106,45 +124,37 @@ def alpha(config) -> float:
 # --- the session's budget: every statistical hypothesis collected, counted once -------------
 
 
-def _hypothesis(item):
-    """The hypothesis key of a collected item, or None (not a false-alarm hypothesis)."""
+def _skipped(item) -> bool:
+    return any(m.name == "skip" for m in item.iter_markers())
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_dropout_hypothesis(item):
     cs = getattr(item, "callspec", None)
-    if cs is None or any(m.name == "skip" for m in item.iter_markers()):
+    if cs is None or "dropout_check" not in cs.params:
         return None
-    from reference.stats import budget
+    c = cs.params["dropout_check"]
+    if c.kind != "statistical":
+        return None
+    from reference.conformance.stats import budget
 
-    if "dropout_check" in cs.params:
-        c = cs.params["dropout_check"]
-        if c.kind != "statistical":
-            return None
-        pl = _plan(item.config)
-        return budget.hypothesis_key(c.probe, pl.impl, c.probe.size(pl.impl, pl.mode))
-    probe = cs.params.get("probe")
-    if probe is None or item.get_closest_marker("expect_reject"):
-        return None
-    target = cs.params.get("backend", cs.params.get("kernel"))
-    if probe.stream_level:
-        return budget.hypothesis_key(probe, None, probe.n)
-    if target is None:
-        return None
-    from kernels.registry import wrap
-
-    impl = wrap(target)
-    n = probe.size(impl, "full")
-    return None if n is None else budget.hypothesis_key(probe, impl, n)
+    pl = _plan(item.config)
+    return budget.hypothesis_key(c.probe, pl.impl, c.probe.size(pl.impl, pl.mode))
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session, config, items):
-    keys = {k for k in map(_hypothesis, items) if k is not None}
+    hook = config.hook.pytest_dropout_hypothesis
+    keys = {k for item in items if not _skipped(item) and (k := hook(item=item)) is not None}
     if keys:
-        from reference.stats import budget
+        from reference.conformance.stats import budget
 
         config.stash[_COUNT] = len(keys)
         config.stash[_ALPHA] = budget.alpha_for(keys)
 
 
 def record(config, **row):
+    """One row of the report (FIELDS): the session's ALPHA and seeds are added here."""
     s = seeds(config)
     row.update(alpha=alpha(config), seed_mode=s.mode, master_seed=s.master)
     config.stash.setdefault(_ROWS, []).append(row)
@@ -154,29 +164,6 @@ def record(config, **row):
 def stat_record(request):
     """``stat_record(**row)``: one CSV row of the report (FIELDS), this session's ALPHA and seeds."""
     return lambda **row: record(request.config, nodeid=request.node.nodeid, **row)
-
-
-@pytest.fixture
-def judge(request, stat_seeds):
-    """``judge(probe, impl)``: run one hypothesis at the impl's size, record it, assert p >= ALPHA."""
-
-    def _judge(probe, target, name=None):
-        from kernels.registry import wrap
-
-        impl = wrap(target)
-        if probe.size(impl) is None:
-            pytest.skip("too slow for the CUDA simulator: the reference and cpu runs cover it at full "
-                        "size, and cuda reproduces the reference bit for bit (test_reference_agreement)")
-        a = alpha(request.config)
-        pv, n = probe(impl, stat_seeds)
-        name = name or ("stream" if probe.stream_level else impl.name)
-        record(request.config, test=probe.label, backend=name, n=n, p=probe.p, p_value=pv,
-               passed=pv >= a, expect="pass", simulated=impl.simulated, nodeid=request.node.nodeid)
-        assert pv >= a, (f"{probe.label} on {name}: p-value {pv:.3g} < ALPHA {a:.3g} (n={n}); master seed "
-                         f"{stat_seeds.master} ({stat_seeds.mode}): replay with --stat-seed={stat_seeds.master}")
-        return pv
-
-    return _judge
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -195,7 +182,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     rows = config.stash.get(_ROWS, [])
     if not rows and _COUNT not in config.stash:
         return
-    from reference.stats import budget
+    from reference.conformance.stats import budget
 
     s, tr = seeds(config), terminalreporter
     tr.section("statistical checks")

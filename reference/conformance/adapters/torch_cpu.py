@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference.conformance.impl import Capabilities, Implementation
+from reference import noise, vocab
+from reference.conformance.protocol import Capabilities, Implementation, Unsupported
 
-from reference.conformance.impl import ALL_DTYPES, Unsupported, channel_shape
-
-_NO_OFFSET = dict(offset=False, regenerate=False, dtypes=ALL_DTYPES)
+_NO_OFFSET = dict(offset=False, regenerate=False, dtypes=vocab.DTYPES)
 
 
 def _t(x):
@@ -43,7 +42,7 @@ def _channel_fn(x_shape, noise_shape, prefix):
     """The PyTorch function (or module class) name for a channel noise_shape."""
     if noise_shape is None or tuple(noise_shape) == tuple(x_shape):
         return prefix
-    if tuple(noise_shape) != channel_shape(x_shape) or len(x_shape) not in (3, 4, 5):
+    if len(x_shape) not in (3, 4, 5) or tuple(noise_shape) != noise.channel(x_shape):
         raise Unsupported(f"PyTorch has channel dropout only: noise_shape {tuple(noise_shape)} of {tuple(x_shape)}")
     return f"{prefix}{len(x_shape) - 2}d"
 

@@ -1,6 +1,6 @@
 """Smallest effect each probe detects with 99 % power at the sample size it used.
 
-    python -m reference.stats.power            # markdown table at the default sizes
+    python -m reference.conformance.stats.power            # markdown table at the default sizes
 
 Normal approximations throughout (stated per row): a two-sided test at level ALPHA detects
 a shift of (z_{1-ALPHA/2} + z_{0.8}) standard errors of its statistic; the chi-square tests
@@ -141,7 +141,7 @@ def main():
     print(f"Smallest effect detected with {POWER:.0%} power by each probe at its default sample size "
           f"(two-sided level ALPHA = {alpha:.3g}, the level of a default contract-level run; normal "
           f"approximations except the keep rates, which are exact binomial; see "
-          f"reference/stats/power.py). The last column is the CUDA simulator size.\n")
+          f"reference/conformance/stats/power.py). The last column is the CUDA simulator size.\n")
     print("| probe | p | n | smallest detectable effect | measured as | n (sim) | effect (sim) |")
     print("|---|---|---|---|---|---|---|")
     for pr, bias, what, sim in rows(alpha):

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference.conformance.impl import ALL_DTYPES, Capabilities, Implementation
+from reference import vocab
+from reference.conformance.protocol import Capabilities, Implementation
 
 CHUNK_ELEMENTS = 2**20  # several chunks at the battery's 2**23 elements
 
@@ -37,6 +38,6 @@ def make() -> Implementation:
         return _np(mod.dropout_backward(_d(g), p, **kw, **noise))
 
     # no out=: dask arrays are immutable, so in place is not supported
-    return Implementation("dask", forward, backward, Capabilities(dtypes=ALL_DTYPES, noise_shape=True),
+    return Implementation("dask", forward, backward, Capabilities(dtypes=vocab.DTYPES, noise_shape=True),
                           claims_contract=True,
                           description="kernels.dask on dask arrays (chunks of ~2**20 elements), computed to NumPy")

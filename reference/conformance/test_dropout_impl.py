@@ -1,5 +1,5 @@
 """The conformance checks as pytest tests: collected by ``pytest --dropout-impl IMPL``
-(bench/pytest_plugin.py), one test per check of the plan; the same runner as dropout-check."""
+(reference/conformance/plugin.py), one test per check of the plan; the same runner as dropout-check."""
 
 from __future__ import annotations
 

@@ -39,18 +39,18 @@ def slug(name: str) -> str:
 def main(argv=None) -> int:
     ap = _parser()
     args = ap.parse_args(argv)  # exits 2 on a usage error
-    from kernels import registry
+    from reference.conformance import loader
 
     if args.list:
-        print("\n".join(registry.names()))
+        print("\n".join(loader.names()))
         return 0
     if not args.impl:
         ap.error("IMPL is required (dropout-check --list shows the registry)")
     from reference.conformance import report, runner
-    from reference.stats.sampling import seeds_from_option
+    from reference.conformance.stats.sampling import seeds_from_option
 
     try:
-        impl = registry.load(args.impl)
+        impl = loader.load(args.impl)
         seeds = seeds_from_option(args.stat_seed)
         pl = runner.plan(impl, args.level, args.quick, args.only)
     except (ValueError, TypeError) as e:
