@@ -23,8 +23,8 @@ def crossover(log2_sizes=range(10, 19), calls=300):
         best = {}
         for name, which, chunks in (("parallel", 0, min(n_tiles, 8 * numba.get_num_threads())),
                                     ("serial", 1, 1)):
-            kernel = cpu._kernels("regen", cpu._MODE_NONE, 0)[which]
-            args = (x, y, cpu._EMPTY_BOOL, cpu._EMPTY_BITS, k0, k1, np.zeros(1, np.uint64), n, keep_threshold(0.5),
+            kernel = cpu.compiled_kernels("regen", cpu.MODE_NONE, 0)[which]
+            args = (x, y, cpu.EMPTY_BOOL, cpu.EMPTY_BITS, k0, k1, np.zeros(1, np.uint64), n, keep_threshold(0.5),
                     scale_for(0.5, np.float32), chunks)
             kernel(*args)  # compile or load
             times = []

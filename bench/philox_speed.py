@@ -96,8 +96,8 @@ def time_fills(ghz: float) -> list[str]:
     from kernels import cpu
 
     nb = cpu.TILE // 4
-    w = [np.empty(cpu._SCRATCH // 4, np.uint32) for _ in range(4)]
-    words = np.empty(cpu._SCRATCH, np.uint32)
+    w = [np.empty(cpu.SCRATCH // 4, np.uint32) for _ in range(4)]
+    words = np.empty(cpu.SCRATCH, np.uint32)
     k0, k1 = split_seed(0xDEADBEEF12345678)
     reps = 4000
     lines = []
@@ -144,7 +144,7 @@ def _cases(n, dtype):
     cases["cpu fwd bool (fresh)"] = (lambda: cpu.dropout_forward(x, P_DROP, seed=SEED, mask_format="bool", out=y),
                                      data + n)
     cases["cpu bwd regen"] = (lambda: cpu.dropout_backward(x, P_DROP, seed=SEED, out=y), data)
-    kern = cpu._kernels("regen", cpu._MODE_BOOL, 0)[0]  # the same kernel, a mask buffer reused
+    kern = cpu.compiled_kernels("regen", cpu.MODE_BOOL, 0)[0]  # the same kernel, a mask buffer reused
     cases["cpu kernel bool (reused)"] = (
         lambda: kern(x, y, mask_bool, eb, k0, k1, np.zeros(1, np.uint64), n, t, scale, n_chunks), data + n)
     return cases

@@ -126,7 +126,7 @@ def footprint(provider: "Provider", point) -> dict[str, int]:
     mask and the mask's placed copy); the NumPy reference's temporaries (the stream's words,
     the bool mask and that mask as floats, the unpacked bits, the Philox chunk's arrays);
     PyTorch's output and mask or noise (it takes no ``out=``)."""
-    from reference.dropout import _CHUNK_BLOCKS
+    from reference.dropout import CHUNK_BLOCKS
 
     n, itemsize = point.n, traffic.itemsize(point.dtype)
     op = point.operation
@@ -139,7 +139,7 @@ def footprint(provider: "Provider", point) -> dict[str, int]:
     else:
         arrays = 2 * data + mask
     if (provider.name == "reference" or provider.kind == "impl") and op != "copy":
-        arrays += (4 + 1 + itemsize + 1) * n + 20 * 8 * min(n // 4 + 1, _CHUNK_BLOCKS)
+        arrays += (4 + 1 + itemsize + 1) * n + 20 * 8 * min(n // 4 + 1, CHUNK_BLOCKS)
     if provider.kind == "peer":
         arrays += data + n
     if provider.device != "cuda":

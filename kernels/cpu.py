@@ -38,7 +38,7 @@ NAME = "cpu"
 TILE = 512  # elements per tile (128 Philox blocks): small tiles let the hardware prefetchers overlap
 # the memory traffic of one tile with the Philox rounds of the next (measured 2^26 float32 forward, same
 # run: 2048 -> 53%, 512 -> 63% of a copy)
-_SCRATCH = TILE + 8  # a tile starting mid-block needs one block more
+SCRATCH = TILE + 8  # a tile starting mid-block needs one block more
 
 # Numba's cache knows only this file's time stamp; the kernels inline the stream's Philox
 # round and the 16-bit conversions, so their sources' hash rides in each kernel's closure
@@ -129,9 +129,9 @@ def _from_f32(f, code):
     return _soft_from_f32(f, code)
 
 
-_MODE_NONE, _MODE_BOOL, _MODE_BITS, _MODE_MASK = 0, 1, 2, 3  # MASK: draw the mask alone
+MODE_NONE, MODE_BOOL, MODE_BITS, MODE_MASK = 0, 1, 2, 3  # MASK: draw the mask alone
 _PACK8 = np.uint64(0x0102040810204080)
-_MODES = {None: _MODE_NONE, "bool": _MODE_BOOL, "bits": _MODE_BITS}
+MODES = {None: MODE_NONE, "bool": MODE_BOOL, "bits": MODE_BITS}
 
 
 @njit(inline="always")
@@ -164,14 +164,14 @@ def _make_regen_kernel(mode: int, half: int, inplace: bool, loop):
         """Element ``r * run_len + e`` takes stream position ``starts[r] + e``: one run for a
         whole array (``starts = [offset]``), one per row for a block of a larger array."""
         _ = cache_key  # a change to the stream's source invalidates the on-disk cache
-        n = mask_bool.size if mode == _MODE_MASK else x.size
+        n = mask_bool.size if mode == MODE_MASK else x.size
         tiles_per_run = (run_len + TILE - 1) // TILE
         n_items = (n // run_len) * tiles_per_run
         zero, one = _zero_one(scale)
         all_kept = t > np.uint64(0xFFFFFFFF)  # p = 0: t = 2**32, which no uint32 reaches
         t32 = np.uint32(np.uint64(0xFFFFFFFF) if all_kept else t)
         for c in loop(n_chunks):
-            words = np.empty(_SCRATCH, dtype=np.uint32)
+            words = np.empty(SCRATCH, dtype=np.uint32)
             keep = np.zeros(TILE, dtype=np.uint8)
             keep64 = keep.view(np.uint64)
             for item in range(c * n_items // n_chunks, (c + 1) * n_items // n_chunks):
@@ -183,14 +183,14 @@ def _make_regen_kernel(mode: int, half: int, inplace: bool, loop):
                 # Slices first, indexed from 0: with ``y[start + e]`` LLVM cannot prove the
                 # index non-negative and emits gathers and scatters instead of vector loads.
                 ws = words[skip:skip + count]
-                if mode == _MODE_MASK:
+                if mode == MODE_MASK:
                     ms = mask_bool[start:start + count]
                     for e in range(count):
                         ms[e] = (ws[e] < t32) | all_kept
                     continue
                 xs = x[start:start + count]
                 ys = xs if inplace else y[start:start + count]
-                if mode == _MODE_BITS:
+                if mode == MODE_BITS:
                     for e in range(count):
                         kept = (ws[e] < t32) | all_kept
                         keep[e] = kept
@@ -201,7 +201,7 @@ def _make_regen_kernel(mode: int, half: int, inplace: bool, loop):
                     mb = mask_bits[start >> 3:(start >> 3) + ((count + 7) >> 3)]
                     for q in range((count + 7) >> 3):
                         mb[q] = (keep64[q] * _PACK8) >> np.uint64(56)
-                elif mode == _MODE_BOOL:
+                elif mode == MODE_BOOL:
                     ms = mask_bool[start:start + count]
                     for e in range(count):
                         kept = (ws[e] < t32) | all_kept
@@ -300,7 +300,7 @@ _MAKERS = {"regen": _make_regen_kernel, "bool": _make_apply_bool, "bits": _make_
            "broadcast": _make_apply_broadcast}
 
 
-def _kernels(kind: str, *constants, inplace: bool = False):
+def compiled_kernels(kind: str, *constants, inplace: bool = False):
     """``(parallel, serial)`` compilations of one kernel; which one a call runs is
     ``threads.pool_for``'s choice. Made on first use, so importing this module compiles nothing.
 
@@ -316,8 +316,8 @@ def _compiled(kind, constants, inplace):
     return make(*constants, inplace, prange), make(*constants, inplace, range)
 
 
-_EMPTY_BOOL = np.empty(0, dtype=np.bool_)
-_EMPTY_BITS = np.empty(0, dtype=np.uint8)
+EMPTY_BOOL = np.empty(0, dtype=np.bool_)
+EMPTY_BITS = np.empty(0, dtype=np.uint8)
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
@@ -332,11 +332,11 @@ def _n_chunks(n_units: int, parallel: bool) -> int:
 
 def _run(x, y, key, *args, units=None):
     """Flatten to C order (copying a non-contiguous view), run the parallel or the serial
-    compilation of kernel ``key`` (``_kernels``' arguments), copy back if needed. ``units``:
+    compilation of kernel ``key`` (``compiled_kernels``' arguments), copy back if needed. ``units``:
     pass the kernel a chunk count over that many units."""
     xf = _flat(x)
     yf = _flat(y) if y.flags.c_contiguous else np.empty(x.size, dtype=xf.dtype)
-    kernels = _kernels(*key, inplace=xf.size > 0 and v.is_same_memory(xf, yf))
+    kernels = compiled_kernels(*key, inplace=xf.size > 0 and v.is_same_memory(xf, yf))
     with threads.pool_for(x.size) as parallel:
         if units is not None:
             args = args + (_n_chunks(units, parallel),)
@@ -382,8 +382,8 @@ def keep_runs(starts, run_len: int, p: float, seed: int) -> np.ndarray:
         k0, k1 = split_seed(seed)
         dummy = np.empty(0, dtype=np.float32)
         with threads.pool_for(m.size) as parallel:
-            kernel = _kernels("regen", _MODE_MASK, HALF_NONE)[0 if parallel else 1]
-            kernel(dummy, dummy, m.reshape(-1), _EMPTY_BITS, k0, k1, starts, run_len, keep_threshold(p),
+            kernel = compiled_kernels("regen", MODE_MASK, HALF_NONE)[0 if parallel else 1]
+            kernel(dummy, dummy, m.reshape(-1), EMPTY_BITS, k0, k1, starts, run_len, keep_threshold(p),
                    np.float32(1), _n_chunks(starts.size * ((run_len + TILE - 1) // TILE), parallel))
     return m
 
@@ -403,8 +403,8 @@ def dropout_runs(x2, starts, p: float, seed: int, store_mask: bool = True):
     mask = np.empty(x2.shape, dtype=np.bool_) if store_mask else None
     if y.size:
         k0, k1 = split_seed(seed)
-        _run(x2, y, ("regen", _MODE_BOOL if store_mask else _MODE_NONE, half_code(x2.dtype)),
-             mask.reshape(-1) if store_mask else _EMPTY_BOOL, _EMPTY_BITS, k0, k1, starts, run_len,
+        _run(x2, y, ("regen", MODE_BOOL if store_mask else MODE_NONE, half_code(x2.dtype)),
+             mask.reshape(-1) if store_mask else EMPTY_BOOL, EMPTY_BITS, k0, k1, starts, run_len,
              keep_threshold(p), _scale(p, x2.dtype), units=n_runs * ((run_len + TILE - 1) // TILE))
     return y, mask
 
@@ -431,14 +431,14 @@ def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", 
         _apply_broadcast(x, y, m, noise_shape, p)
         mask = {"bool": m, "bits": pack_bits(m) if mask_format == "bits" else None, None: None}[mask_format]
         return v.returned(y, out), mask
-    mask_bool, mask_bits, mask = _EMPTY_BOOL, _EMPTY_BITS, None
+    mask_bool, mask_bits, mask = EMPTY_BOOL, EMPTY_BITS, None
     if mask_format == "bool":
         mask = np.empty(x.shape, dtype=np.bool_)
         mask_bool = mask.reshape(-1)
     elif mask_format == "bits":
         mask = np.empty(v.n_mask_bytes(x.size), dtype=np.uint8)
         mask_bits = mask
-    _regen(x, y, _MODES[mask_format], mask_bool, mask_bits, seed, offset, p)
+    _regen(x, y, MODES[mask_format], mask_bool, mask_bits, seed, offset, p)
     return v.returned(y, out), mask
 
 
@@ -458,7 +458,7 @@ def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None, noi
         _apply_broadcast(g, dx, m, noise_shape, p)
         return v.returned(dx, out)
     if fmt is None:
-        _regen(g, dx, _MODE_NONE, _EMPTY_BOOL, _EMPTY_BITS, seed, offset, p)
+        _regen(g, dx, MODE_NONE, EMPTY_BOOL, EMPTY_BITS, seed, offset, p)
         return v.returned(dx, out)
     half = half_code(g.dtype)
     if fmt == "bool":

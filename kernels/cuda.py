@@ -72,8 +72,8 @@ def _dropped(xv, keep, one, zero, scale, half):
         return (xv * (one if keep else zero)) * scale
     return _from_f32((_to_f32(xv, half) * (one if keep else zero)) * scale, half)
 
-_MODE_NONE, _MODE_BOOL, _MODE_BITS = 0, 1, 2
-_MODES = {None: _MODE_NONE, "bool": _MODE_BOOL, "bits": _MODE_BITS}
+MODE_NONE, MODE_BOOL, MODE_BITS = 0, 1, 2
+MODES = {None: MODE_NONE, "bool": MODE_BOOL, "bits": MODE_BITS}
 
 # Launch shape: any values give the same bits (tested); these are the fast ones on an H100.
 _launch = {"threads_per_block": 32 if SIMULATED else 128, "elements_per_thread": 4 if SIMULATED else 16,
@@ -113,10 +113,10 @@ def _kernel(tpb: int, ept: int, mode: int, regenerate: bool, dtype, half: int):
     tile = ept * tpb
     n_words = tile + 4  # the words of the tile/4 + 1 counter blocks a tile can touch, in stream order
 
-    write_bool = regenerate and mode == _MODE_BOOL
-    write_bits = regenerate and mode == _MODE_BITS
-    read_bool = not regenerate and mode == _MODE_BOOL
-    read_bits = not regenerate and mode == _MODE_BITS
+    write_bool = regenerate and mode == MODE_BOOL
+    write_bits = regenerate and mode == MODE_BITS
+    read_bool = not regenerate and mode == MODE_BOOL
+    read_bits = not regenerate and mode == MODE_BITS
     scalar = np.dtype(dtype).type
     options = {} if SIMULATED else {"launch_bounds": tpb}  # the simulator takes no bounds
 
@@ -342,10 +342,10 @@ def _draw_mask(n_mask, fmt, seed, offset, p):
     scratch = cuda.device_array(max(n_mask, 1), dtype=np.float32)[:n_mask]
     if fmt == "bits":
         m = cuda.device_array(v.n_mask_bytes(n_mask), dtype=np.uint8)
-        _launch_kernel(_MODE_BITS, True, dummy, scratch, None, m, seed, offset, p, np.dtype(np.float32))
+        _launch_kernel(MODE_BITS, True, dummy, scratch, None, m, seed, offset, p, np.dtype(np.float32))
     else:
         m = cuda.device_array(n_mask, dtype=np.bool_)
-        _launch_kernel(_MODE_BOOL, True, dummy, scratch, m, None, seed, offset, p, np.dtype(np.float32))
+        _launch_kernel(MODE_BOOL, True, dummy, scratch, m, None, seed, offset, p, np.dtype(np.float32))
     return m
 
 
@@ -382,7 +382,7 @@ def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", 
     else:
         mask_bool = cuda.device_array(d.size, dtype=np.bool_) if mask_format == "bool" else None
         mask_bits = cuda.device_array(v.n_mask_bytes(d.size), dtype=np.uint8) if mask_format == "bits" else None
-        _launch_kernel(_MODES[mask_format], True, x_dev, y_dev, mask_bool, mask_bits, seed, offset, p, d.dtype)
+        _launch_kernel(MODES[mask_format], True, x_dev, y_dev, mask_bool, mask_bits, seed, offset, p, d.dtype)
         mask = mask_bool if mask_bool is not None else mask_bits
     if host:
         if mask is not None:
@@ -409,7 +409,7 @@ def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None, noi
     seed, offset = v.check_backward_source(mask, seed, offset, n_mask)
     mshape = d.shape if noise_shape is None else noise_shape
     mask_bool = mask_bits = None
-    mode = _MODE_NONE
+    mode = MODE_NONE
     if mask is not None:
         if not (isinstance(mask, np.ndarray) or _is_device(mask)):
             raise TypeError(f"mask must be an array of dtype bool or uint8, got {type(mask).__name__}")
@@ -417,7 +417,7 @@ def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None, noi
         what = "the gradient's shape" if noise_shape is None else "shape noise_shape ="
         fmt = v.mask_format_of(dm.shape, dm.dtype, mshape, n_mask, what)
         dm = cuda.to_device(np.ascontiguousarray(dm).reshape(-1)) if isinstance(dm, np.ndarray) else dm.reshape(dm.size)
-        mode = _MODES[fmt]
+        mode = MODES[fmt]
         mask_bool, mask_bits = (dm, None) if fmt == "bool" else (None, dm)
     if host:
         out_view = v.check_out(out, d, "out", np.asarray(mask) if isinstance(mask, np.ndarray) else None)

@@ -13,7 +13,7 @@ from .half import compute_dtype
 from .stream import MASK32, SHIFT32, keep_threshold, philox4x32_10, scale_for, split_seed
 
 NAME = "reference"
-_CHUNK_BLOCKS = 1 << 20  # bounds the temporaries of the vectorized Philox
+CHUNK_BLOCKS = 1 << 20  # bounds the temporaries of the vectorized Philox
 
 
 def stream_words(numel: int, seed: int, offset: int = 0) -> np.ndarray:
@@ -25,8 +25,8 @@ def stream_words(numel: int, seed: int, offset: int = 0) -> np.ndarray:
     first_block = offset // 4
     n_blocks = (offset + numel - 1) // 4 - first_block + 1
     skip = offset - 4 * first_block  # positions of the first block before `offset`
-    for start in range(0, n_blocks, _CHUNK_BLOCKS):
-        count = min(_CHUNK_BLOCKS, n_blocks - start)
+    for start in range(0, n_blocks, CHUNK_BLOCKS):
+        count = min(CHUNK_BLOCKS, n_blocks - start)
         b = np.arange(count, dtype=np.uint64) + np.uint64(first_block + start)
         zero = np.zeros_like(b)
         block_words = np.stack(philox4x32_10(b & MASK32, b >> SHIFT32, zero, zero, k0, k1), axis=1)

@@ -74,7 +74,7 @@ def _run_kernel(x, p, seed, offset, mode, parallel, n_chunks):
     mask_bits = np.full((n + 7) // 8 if mode == 2 else 0, 0xFF, np.uint8)
     k0, k1 = split_seed(seed)
     n_tiles = (n + cpu.TILE - 1) // cpu.TILE
-    cpu._kernels("regen", mode, 0)[0 if parallel else 1](
+    cpu.compiled_kernels("regen", mode, 0)[0 if parallel else 1](
         x, y, mask_bool, mask_bits, k0, k1, np.array([offset], np.uint64), max(n, 1), keep_threshold(p),
         scale_for(p, x.dtype),
         max(1, min(n_tiles, n_chunks)))
@@ -138,7 +138,7 @@ def test_fast_loops_are_vectorized():
     x = np.zeros(2 * cpu.TILE, np.float32)
     for mode in (0, 1, 2):
         # a fresh, uncached compilation: Numba shows no assembly for kernels loaded from its cache
-        kernel = numba.njit(nogil=True)(cpu._kernels("regen", mode, 0)[1].py_func)
+        kernel = numba.njit(nogil=True)(cpu.compiled_kernels("regen", mode, 0)[1].py_func)
         kernel(x, x.copy(), np.zeros(x.size if mode == 1 else 0, np.bool_), np.zeros(x.size // 8 if mode == 2 else 0,
                np.uint8), np.uint64(1), np.uint64(2), np.zeros(1, np.uint64), x.size, keep_threshold(0.5), np.float32(2), 1)
         asm = kernel.inspect_asm(kernel.signatures[0])
