@@ -2,11 +2,13 @@
 (docs/CONFORMANCE.md). Everything of it lives in this package:
 
 * :mod:`.protocol`: the implementation protocol (:class:`Implementation`,
-  :class:`Capabilities`, wrappers); imports nothing of the project but the vocabulary;
+  :class:`Capabilities`, wrappers); imports nothing of the project but ``reference.vocab``
+  and ``reference.noise``;
 * :mod:`.loader`: IMPL strings -> Implementations, from the one registry (reference/registry.py);
 * :mod:`.adapters`: other people's dropout (PyTorch, the textbook, Dask arrays, quant8);
-* :mod:`.semantic`, :mod:`.contract`: the deterministic checks; :mod:`.stats`: the
-  statistical battery; :mod:`.mutants`: the broken kernels each check is shown to catch;
+* :mod:`.semantic`, :mod:`.contract`: the deterministic checks (their shared array helpers:
+  :mod:`.arrays`); :mod:`.stats`: the statistical battery; :mod:`.mutants`: the broken
+  implementations each check is shown to catch;
 * :mod:`.runner`: plan, budget, execution (:func:`run`, :func:`results_frame`);
   :mod:`.report`: markdown, CSV, plots;
 * :mod:`.cli` (``dropout-check``, ``python -m reference.conformance``), :mod:`.plugin`

@@ -58,7 +58,7 @@ def _entry(entry: registry.Entry) -> Implementation:
     return _import_target(entry.checker or entry.target)()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load(spec: str) -> Implementation:
     """The Implementation an IMPL string names; ValueError when it names nothing usable."""
     spec = spec.strip()

@@ -1,4 +1,4 @@
-"""Deliberately broken dropout kernels: the checks must catch every one of them.
+"""Mutants: deliberately broken dropout implementations; the checks must catch every one of them.
 
 Each mutant is a NumPy implementation with the backends' API (``dropout_forward``,
 ``dropout_backward``), built on the pieces of ``reference.stream``, with one plausible bug;
@@ -145,7 +145,7 @@ def _same_mask_across_batch(shape, p, seed, offset):
 def _noise_broadcast_order(x_shape, ns, p, seed, offset):
     # mask element j draws the stream position of its first broadcast element in x's C order
     # (offset + flat index in x), not offset + j: shared, independent, the right rate, not ours
-    idx = np.ravel_multi_index(np.indices(ns).reshape(len(ns), -1), x_shape).astype(np.uint64)
+    idx = np.asarray(np.ravel_multi_index(np.indices(ns).reshape(len(ns), -1), x_shape), dtype=np.uint64)
     m = (words_for_positions(idx + np.uint64(offset), seed) < keep_threshold(p)).reshape(ns)
     return m, m
 
@@ -345,6 +345,8 @@ def fmt_pvalue(pv) -> str:
 def matrix(stat_seed="fixed", mutants=MUTANTS, quick=False):
     """{mutant name: Run} of every check on the scaffold (level contract: every check) and on
     every mutant at its level (statistical, or contract for a mutant that claims our stream)."""
+    # imported here, not at the top: a mutant loaded as an IMPL string needs no battery (the
+    # runner never imports this module, so there is no cycle either way)
     from reference.conformance.runner import run
 
     out = {CORRECT.name: run(CORRECT, level="contract", stat_seed=stat_seed, quick=quick)}

@@ -19,12 +19,14 @@ adapters' job (reference/conformance/adapters); here outputs only go through ``n
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from typing import Callable
 
 import numpy as np
 
 from reference import noise, vocab
+
 
 class Unsupported(Exception):
     """The implementation lacks a capability that a check needs."""
@@ -118,6 +120,8 @@ class Implementation:
             self.require("regenerate")
         if offset:
             self.require("offset")
+        if self.backward_fn is None:  # capabilities that claim a backward the wrapper lacks
+            raise TypeError(f"{self.name} declares a backward but has no backward function")
         kw = self._extra(grad_y.shape, noise_shape, out)
         return np.asarray(self.backward_fn(grad_y, p, mask=mask, seed=seed, offset=offset, **kw))
 
@@ -136,10 +140,8 @@ def _works(call) -> bool:
 def _half_inputs() -> dict:
     out = {}
     for d in vocab.HALF_DTYPES:
-        try:
+        with contextlib.suppress(ImportError, TypeError):  # no ml_dtypes: bfloat16 is not probed
             out[d] = np.linspace(1, 2, 16).astype(vocab.np_dtype(d))
-        except (ImportError, TypeError):  # no ml_dtypes: bfloat16 is not probed
-            pass
     return out
 
 
@@ -233,12 +235,6 @@ def from_api(obj, name: str | None = None, *, claims_contract: bool | None = Non
             kw["training"] = False
         return fwd(x, p, **kw)
 
-    def backward(g, p, *, mask, seed, offset, **extra):
-        kw = {"mask": mask} if mask is not None else {"seed": seed}
-        if offset:
-            kw["offset"] = offset
-        return bwd(g, p, **kw, **extra)
-
     caps = capabilities if capabilities is not None else getattr(obj, "DROPOUT_CAPABILITIES", None)
     if isinstance(caps, dict):
         caps = Capabilities(**caps)
@@ -247,8 +243,20 @@ def from_api(obj, name: str | None = None, *, claims_contract: bool | None = Non
     if claims_contract is None:
         claims_contract = bool(getattr(obj, "DROPOUT_CONTRACT", False))
     name = name or getattr(obj, "NAME", None) or getattr(obj, "__name__", None) or repr(obj)
-    return Implementation(name, forward, backward if bwd else None, caps, claims_contract,
+    return Implementation(name, forward, _api_backward(bwd) if bwd else None, caps, claims_contract,
                           description or (obj.__doc__ or "").strip().split("\n")[0], source=obj)
+
+
+def _api_backward(bwd: Callable) -> Callable:
+    """The protocol's backward call on a backends-API ``dropout_backward``."""
+
+    def backward(g, p, *, mask, seed, offset, **extra):  # extra: noise_shape, out
+        kw = {"mask": mask} if mask is not None else {"seed": seed}
+        if offset:
+            kw["offset"] = offset
+        return bwd(g, p, **kw, **extra)
+
+    return backward
 
 
 def from_callable(f, name: str | None = None, *, description: str = "",

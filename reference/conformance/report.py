@@ -32,9 +32,15 @@ def write(run, out: str | Path) -> list[Path]:
     return files + plots
 
 
+_LEVEL_MEANS = {"contract": "bit for bit against docs/RNG_STREAM.md, plus everything below",
+               "statistical": "any RNG: semantic checks and the statistical battery"}
+
+
 def markdown(run, plots=()) -> str:
     j = run.to_json()
     failed = [r for r in run.results if r.passed is False]
+    caps = ", ".join(f"{k}={v}" for k, v in run.impl.capabilities.as_dict().items())
+    versions = ", ".join(f"{k} {v}" for k, v in run.environment.items())
     lines = [f"# dropout-check: `{j['impl']}`", ""]
     if run.impl.description:
         lines += [run.impl.description, ""]
@@ -43,12 +49,13 @@ def markdown(run, plots=()) -> str:
         + (f" ({len(failed)} check(s) failed: " + ", ".join(f"`{r.name}`" for r in failed) + ")" if failed else ""),
         "",
         "| | |", "|---|---|",
-        f"| level | `{run.level}` ({'bit for bit against docs/RNG_STREAM.md, plus everything below' if run.level == 'contract' else 'any RNG: semantic checks and the statistical battery'}) |",
+        f"| level | `{run.level}` ({_LEVEL_MEANS[run.level]}) |",
         f"| sizes | {'CUDA simulator (4096 elements per call)' if run.impl.simulated else run.mode} |",
         f"| master seed | {run.seeds.master} ({run.seeds.mode}); replay: `--stat-seed {run.seeds.master}` |",
-        f"| false-alarm budget | {budget.FAMILY_ALPHA:g} per run over {run.hypotheses} distinct hypotheses: ALPHA = {run.alpha:.3g} per test |",
-        f"| capabilities | " + ", ".join(f"{k}={v}" for k, v in run.impl.capabilities.as_dict().items()) + " |",
-        f"| versions | " + ", ".join(f"{k} {v}" for k, v in run.environment.items()) + " |",
+        f"| false-alarm budget | {budget.FAMILY_ALPHA:g} per run over {run.hypotheses} distinct hypotheses: "
+        f"ALPHA = {run.alpha:.3g} per test |",
+        f"| capabilities | {caps} |",
+        f"| versions | {versions} |",
         f"| time | {run.seconds:.1f} s |",
         "",
         "A statistical check fails when its p-value is below ALPHA. \"Detectable\" is the smallest "
@@ -77,6 +84,12 @@ def _keep_rows(run):
             yield p, int(r.n), r.measured["kept"]
 
 
+def _rarer_rel_error(v, q):
+    """Relative error of the rarer outcome's rate when the keep rate is ``v`` and should be ``q``."""
+    rare = min(q, 1 - q)
+    return ((v if q <= 0.5 else 1 - v) - rare) / rare
+
+
 def keep_rate_table(run):
     from scipy import stats
 
@@ -88,10 +101,9 @@ def keep_rate_table(run):
     for p, n, k in rows:
         q = keep_prob(p)
         lo, hi = stats.binomtest(k, n, q).proportion_ci(0.9999)
-        rare = min(q, 1 - q)
-        rel = lambda v: ((v if q <= 0.5 else 1 - v) - rare) / rare  # noqa: E731
-        a, b = sorted((rel(lo), rel(hi)))
-        out.append(f"| {p:g} | {n} | {q:.8g} | {k / n:.8g} | {rel(k / n):+.3%} | [{a:+.2%}, {b:+.2%}] |")
+        a, b = sorted((_rarer_rel_error(lo, q), _rarer_rel_error(hi, q)))
+        out.append(f"| {p:g} | {n} | {q:.8g} | {k / n:.8g} | {_rarer_rel_error(k / n, q):+.3%} | "
+                   f"[{a:+.2%}, {b:+.2%}] |")
     return out
 
 
@@ -114,10 +126,9 @@ def keep_rate_plot(run, path):
     fig, ax = plt.subplots(figsize=(7, 4))
     for i, (p, n, k) in enumerate(rows):
         q = keep_prob(p)
-        rare = min(q, 1 - q)
-        tr = (lambda v: ((v if q <= 0.5 else 1 - v) - rare) / rare)  # noqa: E731
-        lo, hi = sorted(map(tr, stats.binomtest(k, n, q).proportion_ci(0.9999)))
-        ax.errorbar(i, 100 * tr(k / n), yerr=[[100 * (tr(k / n) - lo)], [100 * (hi - tr(k / n))]],
+        lo, hi = sorted(_rarer_rel_error(v, q) for v in stats.binomtest(k, n, q).proportion_ci(0.9999))
+        rel = _rarer_rel_error(k / n, q)
+        ax.errorbar(i, 100 * rel, yerr=[[100 * (rel - lo)], [100 * (hi - rel)]],
                     fmt="o", color="C3" if not lo <= 0 <= hi else "C0", capsize=4)
     ax.axhline(0, color="k", lw=0.8)
     ax.set_yscale("symlog", linthresh=1)  # linear within +-1 %, logarithmic beyond: gross errors fit too

@@ -8,11 +8,11 @@ import fnmatch
 import math
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 from reference.conformance.stats import battery, budget, power
-from reference.conformance.stats.sampling import Seeds, clear_cache, seeds_from_option
+from reference.conformance.stats.sampling import Probe, Seeds, clear_cache, seeds_from_option
 
 from . import contract, semantic
 from .protocol import Implementation, Unsupported, as_implementation
@@ -25,8 +25,8 @@ class Check:
     name: str                 # "semantic/p0_identity", "contract/forward", or a probe label
     kind: str                 # "semantic" | "contract" | "statistical"
     needs: tuple = ()
-    fn: Callable | None = field(default=None, repr=False, compare=False)
-    probe: object = field(default=None, repr=False, compare=False)
+    fn: Callable | None = field(default=None, repr=False, compare=False)  # a deterministic check,
+    probe: Probe | None = field(default=None, repr=False, compare=False)  # or a statistical one
     doc: str = ""
 
 
@@ -108,9 +108,11 @@ def execute(check: Check, pl: Plan, seeds: Seeds) -> Result:
             res.passed = pv >= pl.alpha
             res.effect = power.detectable(check.probe, n, pl.alpha)[0]
             res.detail = check.doc
-        else:
+        elif check.fn is not None:
             res.passed, res.detail = check.fn(impl, strict)
             res.passed = bool(res.passed)
+        else:
+            raise TypeError(f"{check.name} has neither a probe nor a check function")
         res.status = "pass" if res.passed else "fail"
     except Unsupported as e:
         res.status, res.passed, res.detail = "not supported", None, str(e)

@@ -12,35 +12,15 @@ import math
 
 import numpy as np
 
+from reference import vocab
 from reference.stream import scale_for
 
-from reference import vocab
-
+from .arrays import bits_equal, nonzero_normal
 from .protocol import Unsupported
 
 SEED = 0x1234_5678_9ABC_DEF0  # both key words non-zero
 ULP_TOLERANCE = 2             # x / (1 - p) and x * fl(1 / (1 - p)) may differ by a rounding or two
 P_VALUES = (0.1, 0.5, 0.9)
-
-
-def _x(dtype, shape=(37, 41), seed=0):
-    """Standard normal values, none zero (so y == 0 means dropped), no overflow at any scale."""
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(shape)
-    x[x == 0] = 1.0
-    return x.astype(dtype)
-
-
-def _bits_equal(a, b) -> bool:
-    a, b = np.asarray(a), np.asarray(b)
-    if a.shape != b.shape or a.dtype != b.dtype:
-        return False
-    if a.dtype.kind != "f" and a.dtype.name != "bfloat16":  # ml_dtypes' bfloat16 is of kind 'V'
-        return bool(np.array_equal(a, b))
-    nan = np.isnan(a)
-    return bool(np.array_equal(nan, np.isnan(b))) and bool(
-        np.array_equal(np.ascontiguousarray(a)[~nan].view(f"u{a.itemsize}"),
-                       np.ascontiguousarray(b)[~nan].view(f"u{a.itemsize}")))
 
 
 def ulps(got, want) -> float:
@@ -58,26 +38,21 @@ def _dtypes(impl):
     return impl.capabilities.base_dtypes  # float32/float64; the 16-bit formats have checks of their own
 
 
-def _kept(impl, x, y):
-    """Kept decisions: y != 0 (x has no zeros)."""
-    return y != 0
-
-
 # --- the checks -----------------------------------------------------------------------
 
 
 def p0_identity(impl, strict):
     for dt in _dtypes(impl):
-        x = _x(dt)
+        x = nonzero_normal(dt)
         y, _ = impl.forward(x, 0.0, seed=SEED)
-        if not _bits_equal(y, x):
+        if not bits_equal(y, x):
             return False, f"{dt}: p = 0 changed {int(np.count_nonzero(y != x))} of {x.size} elements"
     return True, "y == x bit for bit"
 
 
 def p1_zeros(impl, strict):
     for dt in _dtypes(impl):
-        x = _x(dt)
+        x = nonzero_normal(dt)
         y, _ = impl.forward(x, 1.0, seed=SEED)
         if np.isnan(y).any():
             return False, f"{dt}: p = 1 made {int(np.isnan(y).sum())} NaN"
@@ -89,9 +64,9 @@ def p1_zeros(impl, strict):
 def eval_identity(impl, strict):
     impl.require("training")
     for dt in _dtypes(impl):
-        x = _x(dt)
+        x = nonzero_normal(dt)
         y, _ = impl.forward(x, 0.5, seed=SEED, training=False)
-        if not _bits_equal(y, x):
+        if not bits_equal(y, x):
             return False, f"{dt}: training=False is not the identity"
         if strict and np.shares_memory(y, x):  # the contract asks for a copy; identity is enough elsewhere
             return False, f"{dt}: training=False returned the input itself, not a copy"
@@ -101,7 +76,7 @@ def eval_identity(impl, strict):
 def kept_scaled(impl, strict):
     worst = 0.0
     for dt in _dtypes(impl):
-        x = _x(dt)
+        x = nonzero_normal(dt)
         for p in P_VALUES + (1e-7, 1 - 1e-7):
             y, _ = impl.forward(x, p, seed=SEED)
             k = y != 0
@@ -113,7 +88,7 @@ def kept_scaled(impl, strict):
 
 def dropped_zero(impl, strict):
     for dt in _dtypes(impl):
-        x = _x(dt)
+        x = nonzero_normal(dt)
         for p in P_VALUES:
             y, mask = impl.forward(x, p, seed=SEED, mask_format=_a_format(impl))
             dropped = ~_bool_mask(mask, x.shape) if mask is not None else np.abs(y) < 0.5 * np.abs(x)
@@ -128,7 +103,7 @@ def nonfinite(impl, strict):
     NaN or inf becomes is reported (the contract: NaN, a NaN is never hidden)."""
     seen = set()
     for dt in _dtypes(impl):
-        x = _x(dt, (64, 16))
+        x = nonzero_normal(dt, (64, 16))
         x[::3, 0], x[1::3, 0], x[2::3, 0] = np.nan, np.inf, -np.inf
         with np.errstate(invalid="ignore"):
             y, mask = impl.forward(x, 0.5, seed=SEED, mask_format=_a_format(impl))
@@ -146,7 +121,7 @@ def nonfinite(impl, strict):
         m = _bool_mask(mask, x.shape)
         for name, sel in (("NaN", np.isnan(x)), ("inf", np.isinf(x))):
             kx, ky = x[sel & m], y[sel & m]
-            if not _bits_equal(ky, kx * scale_for(0.5, dt)) and not (np.isnan(kx) & np.isnan(ky)).all():
+            if not bits_equal(ky, kx * scale_for(0.5, dt)) and not (np.isnan(kx) & np.isnan(ky)).all():
                 return False, f"{dt}: a kept {name} changed: {ky[:3]}"
             seen.update(f"dropped {name} -> {_fmt(v)}" for v in y[sel & ~m])
     return True, "kept NaN/inf unchanged, finite stays finite; " + (", ".join(sorted(seen)) or "-")
@@ -161,8 +136,8 @@ SHAPES = ((), (0,), (3, 0), (5,), (7, 13), (3, 5, 7))
 
 def shape_dtype(impl, strict):
     for dt in _dtypes(impl):
-        cases = [(str(s), _x(dt, s)) for s in SHAPES]
-        cases += [("(13, 7).T", _x(dt, (13, 7)).T), ("(40,)[::3]", _x(dt, (40,))[::3])]
+        cases = [(str(s), nonzero_normal(dt, s)) for s in SHAPES]
+        cases += [("(13, 7).T", nonzero_normal(dt, (13, 7)).T), ("(40,)[::3]", nonzero_normal(dt, (40,))[::3])]
         for name, x in cases:
             try:
                 y, _ = impl.forward(x, 0.5, seed=SEED)
@@ -193,7 +168,7 @@ def mask_matches_output(impl, strict):
     if not fmts:
         raise Unsupported(f"{impl.name} returns no mask")
     for dt in _dtypes(impl):
-        x = _x(dt)
+        x = nonzero_normal(dt)
         for fmt in fmts:
             y, mask = impl.forward(x, 0.5, seed=SEED, mask_format=fmt)
             if fmt == "bits" and (mask.dtype != np.uint8 or mask.size != (x.size + 7) // 8):
@@ -212,7 +187,7 @@ def backward(impl, strict):
         raise Unsupported(f"{impl.name}: backward takes neither a stored mask nor a seed")
     worst = 0.0
     for dt in _dtypes(impl):
-        x, g = _x(dt), _x(dt, seed=1)
+        x, g = nonzero_normal(dt), nonzero_normal(dt, seed=1)
         p = 0.3
         for src in sources:
             y, mask = impl.forward(x, p, seed=SEED, mask_format=None if src == "regenerate" else src)
@@ -231,7 +206,7 @@ def backward(impl, strict):
 
 
 def bad_p(impl, strict):
-    x = _x(_dtypes(impl)[0], (16,))
+    x = nonzero_normal(_dtypes(impl)[0], (16,))
     accepted = []
     for p in (-0.1, 1.5, float("nan"), float("inf")):
         try:
@@ -245,22 +220,22 @@ def bad_p(impl, strict):
 
 
 def same_seed_repeats(impl, strict):
-    x = _x(_dtypes(impl)[0], (4099,))
+    x = nonzero_normal(_dtypes(impl)[0], (4099,))
     off = 11 if impl.capabilities.offset else 0
     a, _ = impl.forward(x, 0.5, seed=SEED, offset=off)
     b, _ = impl.forward(x, 0.5, seed=SEED, offset=off)
-    return _bits_equal(a, b), "bit-identical" if _bits_equal(a, b) else "two calls with the same seed differ"
+    return bits_equal(a, b), "bit-identical" if bits_equal(a, b) else "two calls with the same seed differ"
 
 
 def seeds_differ(impl, strict):
-    x = _x(_dtypes(impl)[0], (4099,))
+    x = nonzero_normal(_dtypes(impl)[0], (4099,))
     a, _ = impl.forward(x, 0.5, seed=SEED)
     b, _ = impl.forward(x, 0.5, seed=SEED + 1)
     same = np.array_equal(a != 0, b != 0)
     return not same, "seed and seed + 1 give different masks" if not same else "seed and seed + 1 give the same mask"
 
 
-OFFSET_BASE = 2**40 + 2045  # odd, just below a multiple of 2048 (a cpu tile, a warp, a block)
+OFFSET_BASE = 2**40 + 2045  # odd, just below a multiple of 2048 (so of a cpu tile, a warp, a CUDA block)
 
 
 def offset_shift(impl, strict):
@@ -283,8 +258,9 @@ NOISE_X_SHAPE = (6, 5, 4, 3)  # a 4-D input, every axis of its own size
 NOISE_SHAPES = ((6, 5, 1, 1), (6, 1, 1, 1), (1, 5, 1, 3), (6, 1, 4, 1), (1, 1, 4, 3), (6, 5, 4, 3))
 
 
-def _ns_cases(impl, shapes=NOISE_SHAPES, x_shape=NOISE_X_SHAPE):
-    """The noise shapes of ``shapes`` the implementation supports (all, or the channel form)."""
+def supported_noise_shapes(impl, shapes=NOISE_SHAPES, x_shape=NOISE_X_SHAPE) -> list:
+    """The noise shapes of ``shapes`` (for an input of ``x_shape``) the implementation supports
+    (all, or the channel form); Unsupported when none (the contract checks use it too)."""
     ok = [ns for ns in shapes if impl.capabilities.allows_noise_shape(x_shape, ns)]
     if not ok:
         raise Unsupported(f"{impl.name} supports none of the noise shapes {shapes}")
@@ -303,10 +279,10 @@ def noise_shape(impl, strict):
     and backward with the same noise_shape is ``grad * M * scale``."""
     impl.require("noise_shape")
     dt = _dtypes(impl)[0]
-    x, g = _x(dt, NOISE_X_SHAPE), _x(dt, NOISE_X_SHAPE, seed=1)
+    x, g = nonzero_normal(dt, NOISE_X_SHAPE), nonzero_normal(dt, NOISE_X_SHAPE, seed=1)
     fmts = impl.capabilities.mask_formats
     tested, worst = [], 0.0
-    for ns in _ns_cases(impl):
+    for ns in supported_noise_shapes(impl):
         for p in (0.5, 0.2):
             y, mask = impl.forward(x, p, seed=SEED, noise_shape=ns, mask_format=_a_format(impl))
             if y.shape != x.shape or y.dtype != x.dtype:
@@ -322,7 +298,8 @@ def noise_shape(impl, strict):
                 if mask.dtype == np.bool_ and mask.shape != tuple(ns):
                     return False, f"noise_shape {ns}: the 'bool' mask has shape {mask.shape}, not the noise shape"
                 if mask.dtype == np.uint8 and mask.size != (int(np.prod(ns)) + 7) // 8:
-                    return False, f"noise_shape {ns}: the 'bits' mask has {mask.size} bytes, not {(int(np.prod(ns)) + 7) // 8}"
+                    return False, (f"noise_shape {ns}: the 'bits' mask has {mask.size} bytes, "
+                                   f"not {(int(np.prod(ns)) + 7) // 8}")
                 if not np.array_equal(_bool_mask(mask, ns), m.reshape(ns)):
                     return False, f"noise_shape {ns}: the stored mask disagrees with the output"
             if p == 0.2 and impl.capabilities.backward:
@@ -340,9 +317,11 @@ def noise_shape(impl, strict):
         tested.append(ns)
     limit = 0 if strict else ULP_TOLERANCE
     if worst > limit:
-        return False, f"backward with noise_shape: max distance {worst:.3g} ulp from grad * M * scale (allowed: {limit})"
+        return False, (f"backward with noise_shape: max distance {worst:.3g} ulp from grad * M * scale "
+                       f"(allowed: {limit})")
     return True, (f"all or nothing along the shared axes of {NOISE_X_SHAPE} for noise shapes "
-                  + ", ".join(map(str, tested)) + ("; backward = grad * M * scale" if impl.capabilities.backward else ""))
+                  + ", ".join(map(str, tested))
+                  + ("; backward = grad * M * scale" if impl.capabilities.backward else ""))
 
 
 # --- 16-bit formats ------------------------------------------------------------------------------
@@ -375,17 +354,17 @@ def ulps16(got, want) -> int:
 def _half(impl, strict, name):
     impl.require(f"dtype:{name}")
     dt = vocab.np_dtype(name)
-    x = _x(dt)
+    x = nonzero_normal(dt)
     notes = []
     # dtype and shape kept
-    cases = [(str(s), _x(dt, s)) for s in SHAPES] + [("(13, 7).T", _x(dt, (13, 7)).T)]
+    cases = [(str(s), nonzero_normal(dt, s)) for s in SHAPES] + [("(13, 7).T", nonzero_normal(dt, (13, 7)).T)]
     for cid, xc in cases:
         y, _ = impl.forward(xc, 0.5, seed=SEED)
         if y.shape != xc.shape or y.dtype != xc.dtype:
             return False, f"{name} {cid}: got {y.dtype}{y.shape}"
     # p = 0 is the identity
     y, _ = impl.forward(x, 0.0, seed=SEED)
-    if not _bits_equal(y, x):
+    if not bits_equal(y, x):
         return False, f"{name}: p = 0 changed {int(np.count_nonzero(y.view(np.uint16) != x.view(np.uint16)))} elements"
     # kept values: round16(float32(x) * scale32); dropped: exactly 0
     worst = 0
@@ -397,7 +376,7 @@ def _half(impl, strict, name):
             return False, f"{name}, p = {p}: {int(np.count_nonzero(y[~kept]))} dropped elements are not 0"
     # backward, the same rule
     if impl.capabilities.backward and (impl.capabilities.regenerate or impl.capabilities.mask_formats):
-        g, p = _x(dt, seed=1), 0.3
+        g, p = nonzero_normal(dt, seed=1), 0.3
         fmt = _a_format(impl)
         y, mask = impl.forward(x, p, seed=SEED, mask_format=fmt)
         gx = impl.backward(g, p, mask=mask) if mask is not None else impl.backward(g, p, seed=SEED)
@@ -407,7 +386,7 @@ def _half(impl, strict, name):
         worst = max(worst, ulps16(gx[m], round16(g[m], p, dt)))
         notes.append("backward too")
     # NaN and inf: kept ones unchanged, finite stays finite; a dropped one reported
-    xn = _x(dt, (64, 16))
+    xn = nonzero_normal(dt, (64, 16))
     xn[::3, 0], xn[1::3, 0], xn[2::3, 0] = np.nan, np.inf, -np.inf
     with np.errstate(invalid="ignore"):
         y, mask = impl.forward(xn, 0.5, seed=SEED, mask_format=_a_format(impl))
@@ -456,21 +435,21 @@ def inplace(impl, strict):
     out-of-place call with the same seed bit for bit."""
     impl.require("inplace")
     dt = _dtypes(impl)[0]
-    x = _x(dt, (61, 67))
+    x = nonzero_normal(dt, (61, 67))
     want, _ = impl.forward(x, 0.4, seed=SEED)
     xc = x.copy()
     got, _ = impl.forward(xc, 0.4, seed=SEED, out=xc)
-    if not _bits_equal(xc, want):
+    if not bits_equal(xc, want):
         return False, "forward with out=x: x does not hold the out-of-place result"
-    if not _bits_equal(got, want):
+    if not bits_equal(got, want):
         return False, "forward with out=x returned something else than the result"
     done = "forward"
     if impl.capabilities.backward and impl.capabilities.regenerate:
-        g = _x(dt, (61, 67), seed=1)
+        g = nonzero_normal(dt, (61, 67), seed=1)
         want = impl.backward(g, 0.4, seed=SEED)
         gc = g.copy()
         impl.backward(gc, 0.4, seed=SEED, out=gc)
-        if not _bits_equal(gc, want):
+        if not bits_equal(gc, want):
             return False, "backward with out=grad_y: grad_y does not hold the out-of-place result"
         done += " and backward"
     return True, f"{done} in place equal out of place bit for bit"

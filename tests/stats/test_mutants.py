@@ -1,4 +1,4 @@
-"""Power, shown: every mutant kernel of reference/conformance/mutants.py is caught by its designated
+"""Power, shown: every mutant of reference/conformance/mutants.py is caught by its designated
 checks (mutants.CATCHERS), run exactly as dropout-check runs them (same runner, seeds, sizes,
 and the ALPHA of a full statistical-level run). Not false-alarm hypotheses: rejection is
 the expected outcome, so they are outside the session's budget."""
@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
+from reference.conformance.mutants import CATCHERS, CORRECT, MUTANTS, matrix
 from reference.conformance.runner import execute, plan
 from reference.conformance.stats import budget
-from reference.conformance.mutants import CATCHERS, CORRECT, MUTANTS, matrix
 
 
 def _catchers(mutant):

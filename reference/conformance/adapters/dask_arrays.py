@@ -34,7 +34,10 @@ def make() -> Implementation:
         return _np(y), _np(m)
 
     def backward(g, p, *, mask, seed, offset, **noise):
-        kw = {"mask": _d(mask) if mask.dtype == np.bool_ else mask} if mask is not None else {"seed": seed, "offset": offset}
+        if mask is None:
+            kw = {"seed": seed, "offset": offset}
+        else:
+            kw = {"mask": _d(mask) if mask.dtype == np.bool_ else mask}
         return _np(mod.dropout_backward(_d(g), p, **kw, **noise))
 
     # no out=: dask arrays are immutable, so in place is not supported

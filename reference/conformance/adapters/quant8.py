@@ -18,7 +18,7 @@ from reference.dropout import pack_bits, stream_words, unpack_bits
 from reference.stream import scale_for
 
 NAME = "quant8"
-DROPOUT_CAPABILITIES = {}   # the whole API
+DROPOUT_CAPABILITIES: dict[str, object] = {}  # the whole API
 DROPOUT_CONTRACT = False    # not our keep decision: judged statistically
 
 

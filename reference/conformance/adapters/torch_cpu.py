@@ -15,7 +15,10 @@ import numpy as np
 from reference import noise, vocab
 from reference.conformance.protocol import Capabilities, Implementation, Unsupported
 
-_NO_OFFSET = dict(offset=False, regenerate=False, dtypes=vocab.DTYPES)
+
+def _capabilities(**kw) -> Capabilities:
+    """Every dtype; no offset (a global generator, seeded per call), so no regenerated mask."""
+    return Capabilities(dtypes=vocab.DTYPES, offset=False, regenerate=False, **kw)
 
 
 def _t(x):
@@ -56,7 +59,7 @@ def make_functional() -> Implementation:
         torch.manual_seed(seed)
         return _np(fn(_t(x), p, training=training)), None
 
-    caps = Capabilities(backward=False, mask_formats=(), noise_shape="channel", **_NO_OFFSET)
+    caps = _capabilities(backward=False, mask_formats=(), noise_shape="channel")
     return Implementation("torch-dropout", forward, None, caps,
                           description=f"torch.nn.functional.dropout, CPU (torch {torch.__version__})")
 
@@ -71,7 +74,7 @@ def make_module() -> Implementation:
         torch.manual_seed(seed)
         return _np(layer(_t(x))), None
 
-    caps = Capabilities(backward=False, mask_formats=(), noise_shape="channel", **_NO_OFFSET)
+    caps = _capabilities(backward=False, mask_formats=(), noise_shape="channel")
     return Implementation("torch-nn-dropout", forward, None, caps,
                           description=f"torch.nn.Dropout module, CPU (torch {torch.__version__})")
 
@@ -88,7 +91,7 @@ def make_native() -> Implementation:
         scale = 1.0 / (1.0 - p) if p < 1.0 else 0.0
         return _np(torch.ops.aten.native_dropout_backward(_t(g), _t(mask), scale))
 
-    caps = Capabilities(mask_formats=("bool",), **_NO_OFFSET)
+    caps = _capabilities(mask_formats=("bool",))
     return Implementation("torch-native-dropout", forward, backward, caps,
                           description=f"torch.native_dropout with its mask and native_dropout_backward, "
                                       f"CPU (torch {torch.__version__})")

@@ -4,8 +4,7 @@ and the power table."""
 
 from __future__ import annotations
 
-from . import (cross_call, half_mean, keep_rate, mean, multidim, neighbours, raw_words, structured, uniformity,
-               variance)
+from . import cross_call, half_mean, keep_rate, mean, multidim, neighbours, raw_words, structured, uniformity, variance
 
 _IMPL_MODULES = (keep_rate, mean, variance, uniformity, neighbours, cross_call, multidim, structured, half_mean)
 

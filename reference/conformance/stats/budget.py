@@ -32,7 +32,7 @@ EXTREME_P = (1e-6, 1 - 1e-6)               # these use N_EXTREME
 MOMENT_P = (0.1, 0.5, 0.9)                 # mean (forward, backward x2) and variance
 SWEEP_FORWARD_P = (0.1, 0.5, 0.9)          # mean over seeds, one element, forward
 SWEEP_BACKWARD_P = (0.5,)                  # ... backward (mask regenerated)
-MODULI = (4, 32, 128, 2048)                # keep counts by position mod m (2048 = cpu tile)
+MODULI = (4, 32, 128, 2048)                # keep counts by position mod m (2048: a CUDA block, 4 cpu tiles)
 BLOCK_OFFSETS = (1, 2, 3)                  # tensor starting at lane r of a Philox block
 LAGS = (1, 2, 3, 4, 8, 64)
 LAG_P = (0.5, 0.1)

@@ -55,8 +55,8 @@ def _probe(name):
         return check_half_mean(impl, name=name, n=n, p=p, seed=seed, offset=offset)
 
     return Probe(label, p, sizes(budget.N_MAIN, sim=budget.N_SIM), run, needs=(f"dtype:{name}",),
-                 doc=f"{name}: mean of y over n copies of x = {budget.HALF_MEAN_X[name]} is P(keep) round16(x scale32); "
-                     "CLT z-test")
+                 doc=f"{name}: mean of y over n copies of x = {budget.HALF_MEAN_X[name]} is "
+                     "P(keep) round16(x scale32); CLT z-test")
 
 
 def probes():

@@ -8,12 +8,9 @@ from . import budget
 from .sampling import Probe, fmt_p, keep_count, keep_prob, sizes
 
 
-def check_keep_rate(impl, *, n: int, p: float, seed: int, offset: int) -> float:
-    """Two-sided exact binomial test of the kept count of ``n`` consecutive positions."""
-    return _test(keep_count(impl, n, p, seed, offset), n, p)
-
-
-def _test(kept, n, p):
+def binomial_pvalue(kept: int, n: int, p: float) -> float:
+    """Two-sided exact binomial test of ``kept`` of ``n`` decisions against the keep
+    probability of ``p`` (also the structured-mask keep rate's test, structured.py)."""
     return stats.binomtest(kept, n, keep_prob(p)).pvalue
 
 
@@ -29,7 +26,7 @@ def _probe(p, sz, label=None, slow=False):
     def run(impl, n, seeds):
         seed, offset = seeds(sample)
         kept = keep_count(impl, n, p, seed, offset)
-        return _test(kept, n, p), {"kept": kept}  # the observed count, for the report's plot
+        return binomial_pvalue(kept, n, p), {"kept": kept}  # the observed count, for the report's plot
 
     return Probe(label, p, sz, run, doc=DOC, slow=slow)
 

@@ -1,7 +1,7 @@
 """Multi-dimensional inputs: decisions are independent along every axis of a 2-D, 3-D and
 4-D input.
 
-A kernel may draw correctly for a 1-D input and still share decisions along an axis of a
+An implementation may draw correctly for a 1-D input and still share decisions along an axis of a
 bigger one (one mask for the whole batch, one per row broadcast along the columns, a
 "spatial" dropout by mistake). For each axis, Pearson's chi-square of the 2 x 2 table of
 pairs of elements adjacent along that axis (df = 1), as in neighbours.py.

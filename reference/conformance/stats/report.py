@@ -31,7 +31,8 @@ def render(rows: list[dict]) -> str:
     out = ["# Statistical battery: report", ""]
     out.append(f"Family-wise false-alarm budget {budget.FAMILY_ALPHA:g} per pytest session, Bonferroni "
                "over the session's distinct hypotheses: per-test level ALPHA = "
-               + ", ".join(f"{a:.3g}" for a in alphas) + " (one value per session; reference/conformance/stats/budget.py). "
+               + ", ".join(f"{a:.3g}" for a in alphas)
+               + " (one value per session; reference/conformance/stats/budget.py). "
                "See docs/STATISTICS.md for what each test checks.")
     out.append("")
     out.append("Master seed(s): " + ", ".join(f"{s} ({m})" for m, s in seeds)
@@ -59,19 +60,19 @@ def render(rows: list[dict]) -> str:
     out.append("|---|---|---|" + "---|" * len(backends) + "---|")
     tests = list(OrderedDict.fromkeys(r["test"] for r in real))
     for t in tests:
-        rs = {r["backend"]: r for r in real if r["test"] == t}
-        first = next(iter(rs.values()))
+        by_backend = {r["backend"]: r for r in real if r["test"] == t}
+        first = next(iter(by_backend.values()))
         cells = []
         for b in backends:
-            r = rs.get(b)
-            if r is None:
+            row = by_backend.get(b)
+            if row is None:
                 cells.append("")
                 continue
-            cell = _pv(r["p_value"])
-            if r["n"] != first["n"]:
-                cell += f" ({r['n']})"
-            cells.append(f"**{cell}**" if not r["passed"] else cell)
-        verdict = "ok" if all(r["passed"] for r in rs.values()) else "**REJECTED**"
+            cell = _pv(row["p_value"])
+            if row["n"] != first["n"]:
+                cell += f" ({row['n']})"
+            cells.append(f"**{cell}**" if not row["passed"] else cell)
+        verdict = "ok" if all(r["passed"] for r in by_backend.values()) else "**REJECTED**"
         p = first["p"] if first["p"] != "nan" else "-"
         out.append(f"| {t} | {p} | {first['n']} | " + " | ".join(cells) + f" | {verdict} |")
     if mutants:

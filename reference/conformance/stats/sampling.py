@@ -4,8 +4,8 @@ An implementation is a :class:`reference.conformance.protocol.Implementation` (a
 backends' API is wrapped into one by :func:`impl_of`). Keep decisions are read end to end
 from the output: ``x`` is all ones (float32), so element ``i`` is kept iff ``y[i] != 0``
 (the returned mask is held to ``y`` by the semantic checks). Samples are cached, keyed by
-the implementation *object* (never by a name: two kernels called "mine" do not share
-samples), so that the keep-rate, uniformity, neighbour and cross-call probes share one call,
+the implementation *object* (never by a name: two implementations called "mine" do not
+share samples), so that the keep-rate, uniformity, neighbour and cross-call probes share one call,
 which matters under the CUDA simulator (~2 s per 4096 elements).
 """
 
@@ -14,18 +14,19 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
 from reference.stream import keep_threshold, scale_for
 
+from ..protocol import as_implementation  # the protocol is the leaf of the checker: no cycle
 from . import budget
 
 
 def impl_of(obj):
-    from reference.conformance.protocol import as_implementation  # lazy: conformance imports stats
+    """``obj`` as an :class:`~reference.conformance.protocol.Implementation` (memoized wrapper)."""
     return as_implementation(obj)
 
 
@@ -65,7 +66,7 @@ class Seeds:
     """Seeds and offsets derived from one master seed and a label (stable across runs).
 
     The same label gives the same ``(seed, offset)`` on every implementation, so a failure
-    of one implementation but not of the reference points at the kernel, not at chance.
+    of one implementation but not of the reference points at that implementation, not at chance.
     """
 
     master: int
@@ -79,8 +80,8 @@ class Seeds:
         return self._h(label) % 2**63  # room for seed + 2**32 and seed ^ 2**63
 
     def offset(self, label: str) -> int:
-        # A multiple of 2048 (element index = stream position mod every modulus tested)
-        # below 2**51: the block counter's high word is exercised too.
+        # A multiple of 2048 (element index = stream position mod every modulus tested,
+        # budget.MODULI) below 2**51: the block counter's high word is exercised too.
         return ((self._h(label) >> 64) % 2**40) * 2048
 
     def __call__(self, label: str) -> tuple[int, int]:
@@ -189,7 +190,9 @@ def backward_ratio(impl, n: int, p: float, seed: int, offset: int, source: str,
 
 # --- probes: one hypothesis each --------------------------------------------------------
 
-MODES = ("full", "quick", "sim")  # default size; --quick; the CUDA simulator
+#: A probe's sample size: a number of elements (or of seeds), an input shape (multidim), or
+#: ``(x shape, noise shape)`` (structured masks).
+Size = int | tuple
 
 
 @dataclass(frozen=True)
@@ -197,7 +200,8 @@ class Probe:
     """One hypothesis of the battery, applicable to any implementation.
 
     ``run(impl, n, seeds) -> p-value`` with ``seeds(label) -> (seed, offset)``. ``sizes``
-    maps a mode to the sample size (None or absent: not run in that mode). ``needs`` are
+    maps a mode ("full", "quick" for --quick, "sim" for the CUDA simulator) to the sample
+    size (None or absent: not run in that mode). ``needs`` are
     capabilities (reference.conformance.protocol.Capabilities.has) without which the probe
     is "not supported". ``stream_level`` probes test reference.stream itself, once.
     """
@@ -223,18 +227,20 @@ class Probe:
     def n_sim(self):
         return self.sizes.get("sim")
 
-    def size(self, impl, mode: str = "full"):
+    def size(self, impl, mode: str = "full") -> Size | None:
         return self.sizes.get("sim" if impl_of(impl).simulated else mode)
 
-    def __call__(self, impl, seeds, mode: str = "full") -> tuple[float, int]:
+    def __call__(self, impl, seeds, mode: str = "full") -> tuple[float, Size]:
         pv, n, _ = self.measure(impl, seeds, mode)
         return pv, n
 
-    def measure(self, impl, seeds, mode: str = "full") -> tuple[float, object, dict]:
+    def measure(self, impl, seeds, mode: str = "full") -> tuple[float, Size, dict]:
         """``(p-value, n, info)``; ``info`` holds what a probe measured besides (may be empty)."""
         impl = impl_of(impl)
         impl.require(*self.needs)
         n = self.size(impl, mode)
+        if n is None:  # the plan and the pytest fixtures skip such probes before measuring
+            raise ValueError(f"{self.label} is not run on {impl.name} in mode {mode!r}")
         if not impl.capabilities.offset:  # the offset is incidental to probes that do not need it
             seeds = _AtOffsetZero(seeds)
         out = self.run(impl, n, seeds)

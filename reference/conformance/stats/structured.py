@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from . import budget
-from .keep_rate import _test
+from .keep_rate import binomial_pvalue
 from .sampling import Probe, fmt_p
 
 
@@ -23,11 +23,6 @@ def kept_mask_elements(impl, x_shape, noise_shape, p, seed, offset) -> int:
     y, _ = impl.forward(np.ones(x_shape, np.float32), p, seed=seed, offset=offset, noise_shape=noise_shape)
     first = y[tuple(slice(0, 1) if k == 1 else slice(None) for k in noise_shape)]
     return int(np.count_nonzero(first))
-
-
-def check_noise_keep_rate(impl, *, x_shape, noise_shape, p, seed, offset) -> float:
-    m = math.prod(noise_shape)
-    return _test(kept_mask_elements(impl, x_shape, noise_shape, p, seed, offset), m, p)
 
 
 DOC = ("with noise_shape, the kept count K of the m = prod(noise_shape) mask elements is Binomial(m, q); "
@@ -41,7 +36,7 @@ def _probe(name, need, p, shapes):
         x_shape, ns = n
         seed, offset = seeds(label)
         kept = kept_mask_elements(impl, x_shape, ns, p, seed, offset)
-        return _test(kept, math.prod(ns), p), {"kept": kept}
+        return binomial_pvalue(kept, math.prod(ns), p), {"kept": kept}
 
     return Probe(label, p, dict(shapes), run, needs=(need,), doc=DOC)
 

@@ -2,7 +2,8 @@
 
 Chi-square test of homogeneity (scipy.stats.chi2_contingency, no continuity correction)
 of the 2 x m table (kept, dropped) by class ``position mod m``, for m = 4 (Philox lanes),
-32 (a warp), 128 (a simulator CUDA tile), 2048 (the cpu tile). Offsets are multiples of
+32 (a warp), 128 (a CUDA block under the simulator), 2048 (a CUDA block on a GPU: 128
+threads x 16 elements; four cpu tiles of 512). Offsets are multiples of
 2048, so element index and stream position agree mod m. "Block boundaries": tensors that
 start at lane r = 1, 2, 3 of a Philox block, classes = stream lane g mod 4.
 """
