@@ -22,7 +22,10 @@ import sys
 import time
 from pathlib import Path
 
-from . import env, grid, providers as prov_mod, report, sweep, timing
+from reference import vocab
+
+from . import env, grid, report, sweep, timing
+from . import providers as prov_mod
 
 
 def _checked(parse):
@@ -52,7 +55,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="do not add the copy ceiling and PyTorch of each device automatically")
     ap.add_argument("--sizes", type=_checked(grid.parse_sizes),
                     help="element counts: '2**10,2**20', '1024,4096', or a power-of-two range '2**10..2**24'")
-    ap.add_argument("--p", type=_checked(grid.parse_floats), help="drop probabilities, e.g. '0.1,0.5,0.9' (default 0.5)")
+    ap.add_argument("--p", type=_checked(grid.parse_floats),
+                    help="drop probabilities, e.g. '0.1,0.5,0.9' (default 0.5)")
     ap.add_argument("--dtypes", type=_checked(grid.parse_dtypes),
                     help="comma-separated of float32, float64, float16, bfloat16 (default with --sizes etc.: all four)")
     ap.add_argument("--operations", type=_checked(grid.parse_operations),
@@ -92,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _default_backends() -> list[str]:
     names = prov_mod.backend_names()
-    if env.cuda_simulated():
+    if vocab.cuda_simulated():
         names = [n for n in names if n != "cuda"]  # the simulator runs ~3000 elements/s
     return names
 
@@ -103,18 +107,20 @@ def _grids(args, providers) -> list[grid.Grid]:
     custom = args.sizes or args.p or args.dtypes or args.operations or args.masks
     if not custom:
         return grid.quick_grids(names) if args.quick else grid.default_grids(names, gpu=gpu)
+    sizes: tuple[int, ...]
+    dtypes: tuple[str, ...]
     if args.quick:
         sizes, dtypes = (2**10, 2**14, 2**18), ("float32", "bfloat16")
     else:
         sizes = grid.pow2_range(10, 28 if gpu else 24, 2 if gpu else 1)
-        dtypes = grid.DTYPES
+        dtypes = vocab.DTYPES
     return [grid.Grid(
         "custom", names,
         sizes=args.sizes or sizes,
         ps=args.p or (0.5,),
         dtypes=args.dtypes or dtypes,
         operations=args.operations or grid.OPERATIONS,
-        mask_formats=args.masks or grid.MASK_FORMATS,
+        mask_formats=args.masks or grid.SWEEP_MASK_FORMATS,
         max_size=dict(grid.SLOW_CAP) if args.sizes else dict(grid.SLOW_CAP, **grid.CPU_CAP),
     )]
 

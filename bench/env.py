@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.metadata
 import os
 import platform
 import re
+
+from reference import vocab
 
 
 def slug(text: str) -> str:
@@ -24,7 +27,7 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:
@@ -36,20 +39,16 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cpu_name() -> str:
     """'cpu-<model slug>-<cores>c', e.g. 'cpu-amd-epyc-2c'."""
     return f"cpu-{slug(cpu_model())}-{cpu_count()}c"
 
 
-def cuda_simulated() -> bool:
-    return os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
-
-
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def gpu_name() -> str:
     """The current CUDA device's name as a slug, or 'cuda-simulator'."""
-    if cuda_simulated():
+    if vocab.cuda_simulated():
         return "cuda-simulator"
     from numba import cuda
 
@@ -72,16 +71,14 @@ def available_memory(cuda: bool = False) -> dict[str, int]:
         with open("/proc/meminfo") as f:
             free["host"] = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
     except (OSError, StopIteration, ValueError, IndexError):
-        try:
+        with contextlib.suppress(AttributeError, OSError, ValueError):
             free["host"] = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (AttributeError, OSError, ValueError):
-            pass
-    if cuda and not cuda_simulated():
+    if cuda and not vocab.cuda_simulated():
         try:
             from numba import cuda as nb_cuda
 
             free["cuda"] = int(nb_cuda.current_context().get_memory_info()[0])
-        except Exception:  # noqa: BLE001 - no GPU or no driver: nothing to check against
+        except Exception:  # no GPU or no driver: nothing to check against
             pass
     return free
 
@@ -93,7 +90,7 @@ def _version(dist: str) -> str:
         return ""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def versions() -> dict[str, str]:
     """Versions of the libraries that shape the numbers ('' where not installed)."""
     return {

@@ -12,7 +12,7 @@ Operations (the "direction" ``forward`` or ``backward``, and a variant):
 - ``forward`` / ``backward``: elementwise dropout of a flat array of ``n`` elements.
 - ``forward_channel`` / ``backward_channel``: channel dropout (``noise_shape =
   reference.noise.channel(shape)``) of the same ``n`` elements viewed as the
-  ``(N, C, H, W)`` feature map of :func:`channel_shape` (``H * W = 1024``): one decision per
+  ``(N, C, H, W)`` feature map of :func:`channel_map_shape` (``H * W = 1024``): one decision per
   sample and channel, a mask of ``N * C`` elements.
 - ``forward_inplace`` / ``backward_inplace``: elementwise, ``out=x`` (forward) or
   ``out=grad_y`` (backward). The input is restored, untimed, before every timed call.
@@ -29,15 +29,15 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from reference import vocab
+
 ELEMENTWISE = ("forward", "backward")
 CHANNEL = ("forward_channel", "backward_channel")
 INPLACE = ("forward_inplace", "backward_inplace")
 OPERATIONS = ELEMENTWISE + CHANNEL + INPLACE
 VARIANTS = {"": "elementwise", "channel": "channel", "inplace": "in place"}
-MASK_FORMATS = (None, "bool", "bits")
-WIDE_DTYPES = ("float32", "float64")
-HALF_DTYPES = ("float16", "bfloat16")
-DTYPES = WIDE_DTYPES + HALF_DTYPES
+#: The mask formats of a sweep, in the order each size's points are measured: not kept first.
+SWEEP_MASK_FORMATS = (None, *vocab.STORED_MASK_FORMATS)
 CHANNEL_HW = 1024  # H * W of a channel-dropout feature map (32 x 32)
 CHANNEL_MAX_C = 64
 
@@ -52,7 +52,7 @@ def variant(operation: str) -> str:
     return operation.split("_", 1)[1] if "_" in operation else ""
 
 
-def channel_shape(n: int) -> tuple[int, int, int, int] | None:
+def channel_map_shape(n: int) -> tuple[int, int, int, int] | None:
     """The ``(N, C, H, W)`` feature map of ``n`` elements the channel rows use: ``H * W =
     1024`` (32 x 32), ``C`` up to 64, ``N`` the rest; below 4096 elements ``C = 4`` and
     ``H * W = n / 4`` (the CUDA simulator's tiny sizes). None when ``n`` has no such shape
@@ -77,7 +77,7 @@ def channel_shape(n: int) -> tuple[int, int, int, int] | None:
 def mask_elements(operation: str, n: int) -> int:
     """Elements of the dropout mask of ``operation`` on ``n`` elements (``N * C`` for channel)."""
     if variant(operation) == "channel":
-        shape = channel_shape(n)
+        shape = channel_map_shape(n)
         if shape is None:
             raise ValueError(f"no channel-dropout shape for n = {n} (a multiple of 1024 from 4096 on)")
         return shape[0] * shape[1]
@@ -86,7 +86,7 @@ def mask_elements(operation: str, n: int) -> int:
 
 def point_ok(operation: str, n: int) -> bool:
     """False for a channel point whose size has no (N, C, H, W) shape."""
-    return variant(operation) != "channel" or channel_shape(n) is not None
+    return variant(operation) != "channel" or channel_map_shape(n) is not None
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ class Grid:
     ps: tuple[float, ...] = (0.5,)
     dtypes: tuple[str, ...] = ("float32",)
     operations: tuple[str, ...] = OPERATIONS
-    mask_formats: tuple = MASK_FORMATS
+    mask_formats: tuple = SWEEP_MASK_FORMATS
     max_size: dict = field(default_factory=dict, hash=False, compare=False)
 
 
@@ -230,15 +230,15 @@ def parse_floats(text: str) -> tuple[float, ...]:
 def parse_dtypes(text: str) -> tuple[str, ...]:
     dtypes = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
     for d in dtypes:
-        if d not in DTYPES:
-            raise ValueError(f"dtype must be one of {DTYPES}, got {d!r}")
+        if d not in vocab.DTYPES:
+            raise ValueError(f"dtype must be one of {vocab.DTYPES}, got {d!r}")
     return dtypes
 
 
 def parse_masks(text: str) -> tuple:
     masks = tuple(dict.fromkeys(mask_from_label(s.strip()) for s in text.split(",") if s.strip()))
     for m in masks:
-        if m not in MASK_FORMATS:
+        if m not in vocab.MASK_FORMATS:
             raise ValueError(f"mask format must be none, bool or bits, got {m!r}")
     return masks
 
@@ -286,18 +286,18 @@ def default_grids(providers, *, gpu: bool) -> list[Grid]:
     if gpu:
         # CPU providers stay at their sizes; the GPU ones get the sizes that fill the chip.
         return [
-            Grid("size", names, pow2_range(10, 24), dtypes=WIDE_DTYPES, operations=ELEMENTWISE, max_size=caps),
-            Grid("size-gpu", names, pow2_range(26, 28), dtypes=WIDE_DTYPES, operations=ELEMENTWISE,
+            Grid("size", names, pow2_range(10, 24), dtypes=vocab.WIDE_DTYPES, operations=ELEMENTWISE, max_size=caps),
+            Grid("size-gpu", names, pow2_range(26, 28), dtypes=vocab.WIDE_DTYPES, operations=ELEMENTWISE,
                  max_size=caps),
-            Grid("half", names, (2**16, 2**20, 2**24, 2**28), dtypes=HALF_DTYPES, operations=ELEMENTWISE,
+            Grid("half", names, (2**16, 2**20, 2**24, 2**28), dtypes=vocab.HALF_DTYPES, operations=ELEMENTWISE,
                  max_size=dict(caps, **HALF_SLOW_CAP)),
             Grid("variants", names, (2**16, 2**20, 2**24, 2**28), operations=CHANNEL + INPLACE, max_size=caps),
             Grid("p", names, (2**26,), ps=P_SWEEP, operations=ELEMENTWISE, max_size=caps),
             Grid("p-cpu", names, (2**22,), ps=P_SWEEP, operations=ELEMENTWISE, max_size=caps),
         ]
     return [
-        Grid("size", names, pow2_range(10, 24), dtypes=WIDE_DTYPES, operations=ELEMENTWISE, max_size=caps),
-        Grid("half", names, (2**16, 2**20, 2**24), dtypes=HALF_DTYPES, operations=ELEMENTWISE,
+        Grid("size", names, pow2_range(10, 24), dtypes=vocab.WIDE_DTYPES, operations=ELEMENTWISE, max_size=caps),
+        Grid("half", names, (2**16, 2**20, 2**24), dtypes=vocab.HALF_DTYPES, operations=ELEMENTWISE,
              max_size=dict(caps, **HALF_SLOW_CAP)),
         Grid("variants", names, (2**16, 2**20, 2**24), operations=CHANNEL + INPLACE, max_size=caps),
         Grid("p", names, (2**22,), ps=P_SWEEP, operations=ELEMENTWISE, max_size=caps),

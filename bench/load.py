@@ -12,6 +12,9 @@ import math
 import os
 import time
 
+#: Cores used by other processes above which a CPU point counts as disturbed.
+BUSY = 0.25
+
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -34,7 +37,7 @@ def _busy_ticks():
 class LoadMeter:
     """Cores' worth of CPU used by other processes between ``start()`` and ``stop()``."""
 
-    def start(self) -> "LoadMeter":
+    def start(self) -> LoadMeter:
         self._t0, self._ticks0 = time.perf_counter(), _busy_ticks()
         return self
 
@@ -59,7 +62,7 @@ def other_load(interval: float = 0.3) -> float:
     return meter.stop()
 
 
-def wait_until_idle(max_wait_s: float, threshold: float = 0.25, interval: float = 0.2) -> bool:
+def wait_until_idle(max_wait_s: float, threshold: float = BUSY, interval: float = 0.2) -> bool:
     """Sleep until other processes use less than ``threshold`` cores; False if ``max_wait_s``
     passed first."""
     t0 = time.perf_counter()

@@ -12,7 +12,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
+from reference import vocab  # noqa: E402
+
 from . import grid  # noqa: E402
+from .rows import headline, main_p  # noqa: E402
 
 PANELS = [  # (operation, mask label, title)
     ("forward", "none", "forward, mask not kept"),
@@ -86,13 +89,6 @@ def _thin_ticks(ax, sizes):
     ax.set_xticks([2**k for k in range(ks[0], ks[-1] + 1, step)])
 
 
-def _main_p(df):
-    ps = df.loc[df["operation"] != "copy", "p"].dropna()
-    if ps.empty:
-        return 0.5
-    return 0.5 if np.isclose(ps, 0.5).any() else float(ps.mode().iloc[0])
-
-
 def _device_suffix(df):
     devices = list(dict.fromkeys(df["device"]))
     return ", ".join(devices)
@@ -104,7 +100,7 @@ def _panels(n_cols=3):
 
 
 def _legend(fig, axes):
-    handles, labels = {}, {}
+    labels = {}
     for ax in axes.flat:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             if lab not in labels:
@@ -137,7 +133,7 @@ def _finish(fig, axes, title, path) -> Path:
     return Path(path)
 
 def throughput_vs_size(df, dtype, path) -> Path | None:
-    p = _main_p(df)
+    p = main_p(df)
     sel = df[(df["dtype"] == dtype) & ((df["operation"] == "copy") | np.isclose(df["p"].astype(float), p))]
     if sel.empty or sel["n"].nunique() < 2:
         return None
@@ -168,7 +164,7 @@ def _draw_copies(ax, copies) -> None:
 
 
 def speedup_vs_reference(df, dtype, path) -> Path | None:
-    p = _main_p(df)
+    p = main_p(df)
     sel = df[(df["dtype"] == dtype) & (df["operation"] != "copy") & np.isclose(df["p"].astype(float), p)
              & (df["backend"] != "reference") & df["speedup_vs_reference"].notna()]
     if sel.empty:
@@ -223,9 +219,7 @@ def throughput_vs_p(df, path, dtype="float32") -> Path | None:
 
 def forward_vs_backward(df, path, dtype="float32") -> Path | None:
     """Bars at each device's headline size: forward and backward side by side per provider."""
-    from .report import headline
-
-    p = _main_p(df)
+    p = main_p(df)
     devices = list(dict.fromkeys(df["device"]))
     tables = [(d, *headline(df, d, dtype, p)) for d in devices]
     tables = [(d, n, rows) for d, n, rows in tables if n is not None and (rows["operation"] != "copy").any()]
@@ -234,7 +228,8 @@ def forward_vs_backward(df, path, dtype="float32") -> Path | None:
     masks = [("none", "mask not kept / regenerated"), ("bool", "bool mask"), ("bits", "bits mask")]
     fig, axes = plt.subplots(len(tables), 3, figsize=(15.6, 4.6 * len(tables)), squeeze=False)
     for row_axes, (device, n, rows) in zip(axes, tables):
-        names = [b for b in dict.fromkeys(rows["backend"]) if not (rows[rows["backend"] == b]["operation"] == "copy").all()]
+        names = [b for b in dict.fromkeys(rows["backend"])
+                 if not (rows[rows["backend"] == b]["operation"] == "copy").all()]
         copies = rows[rows["operation"] == "copy"]
         copy = copies["gb_per_s"][~_implausible(copies)]  # no line for a copy that is no ceiling
         for ax, (mask, title) in zip(row_axes, masks):
@@ -281,7 +276,7 @@ def variants_vs_size(df, path) -> Path | None:
     """Elementwise vs channel vs in place over size: one panel per (direction, mask), a colour
     per provider and a line style per variant, the copy ceiling drawn (float32 where measured,
     at the main p)."""
-    p = _main_p(df)
+    p = main_p(df)
     var = df[df["operation"].isin(grid.CHANNEL + grid.INPLACE)]
     if var.empty:
         return None
@@ -310,7 +305,7 @@ def variants_vs_size(df, path) -> Path | None:
 def write_all(df, out_dir) -> list[Path]:
     out_dir = Path(out_dir)
     paths = []
-    dtypes = [d for d in grid.DTYPES if d in set(df["dtype"])]
+    dtypes = [d for d in vocab.DTYPES if d in set(df["dtype"])]
     for dtype in dtypes:
         paths.append(throughput_vs_size(df, dtype, out_dir / f"throughput_vs_size_{dtype}.png"))
     for dtype in dtypes:

@@ -26,6 +26,10 @@ makes, such as a fresh mask per forward call).
   capabilities cover (channel and in-place rows only where it has ``noise_shape`` /
   ``inplace`` capabilities).
 
+The inputs (allocated as users allocate them, shared by consecutive points) come from
+``bench.inputs``. The registry's backends whose arrays are not NumPy's (``dask``) are no
+providers (:data:`NOT_PROVIDERS`); each has a study in ``bench/studies/``.
+
 In-place points restore their input from a pristine copy before every timed call,
 untimed (``fn.setup``, see ``bench.timing.measure``): repeated in-place dropout would
 otherwise turn the data into zeros within a few calls, and the 16-bit conversions are
@@ -39,87 +43,15 @@ import importlib.util
 
 import numpy as np
 
+from reference import registry, vocab
+
 from . import env, grid, traffic
+from .inputs import cuda_input, host_input, placed_copy, placed_empty, raw16, shape_of, torch_input
 
 SEED = 0x5EED_D20F
-MASK_FORMATS = (None, "bool", "bits")
 
 
-# --- inputs, shared by consecutive points of the same size and dtype -------------------
-
-# Host arrays are allocated as users allocate them (``np.empty``, so large ones start at the
-# same offset within a page, wherever malloc puts them) and touched once by one thread before
-# any timing, so no page fault lands in a timed call but the fresh mask a forward call returns.
-def placed_empty(shape, dtype, role: str) -> np.ndarray:
-    """An array as a user allocates it (``role``, "x", "out" or "mask", names its use), zeroed."""
-    a = np.empty(shape, dtype=np.dtype(dtype))
-    a.fill(0)  # first touch here, not inside the timed calls
-    return a
-
-
-def placed_copy(a: np.ndarray, role: str) -> np.ndarray:
-    b = placed_empty(a.shape, a.dtype, role)
-    b[...] = a
-    return b
-
-
-@functools.lru_cache(maxsize=1)
-def host_input(n: int, dtype: str) -> np.ndarray:
-    """``n`` values in [-1, 1) of ``dtype`` (float16 and bfloat16 rounded from float32)."""
-    rng = np.random.default_rng(n)
-    x = rng.random(n, dtype=np.float64 if dtype == "float64" else np.float32)
-    x *= 2
-    x -= 1
-    return placed_copy(x.astype(traffic.np_dtype(dtype), copy=False), "x")
-
-
-def raw16(a):
-    """16-bit float data viewed as ``uint16`` (Numba has no bfloat16); others unchanged."""
-    return a.view(np.uint16) if np.dtype(a.dtype).itemsize == 2 else a
-
-
-@functools.lru_cache(maxsize=1)
-def cuda_input(n: int, dtype: str):
-    from numba import cuda
-
-    return cuda.to_device(host_input(n, dtype))
-
-
-def torch_dtype(dtype: str):
-    import torch
-
-    return {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
-            "bfloat16": torch.bfloat16}[dtype]
-
-
-def torch_from_host(a: np.ndarray):
-    """A tensor sharing ``a``'s memory (bfloat16 through its uint16 view)."""
-    import torch
-
-    if a.dtype.itemsize == 2 and a.dtype != np.float16:
-        return torch.from_numpy(a.view(np.uint16)).view(torch.bfloat16)
-    return torch.from_numpy(a)
-
-
-@functools.lru_cache(maxsize=1)
-def torch_input(n: int, dtype: str, device: str):
-    t = torch_from_host(host_input(n, dtype))
-    return t.to(device) if device != "cpu" else t
-
-
-def _shape_of(operation, n):
-    """The input shape of ``operation`` on ``n`` elements, and the noise_shape (None: elementwise)."""
-    if grid.variant(operation) != "channel":
-        return (n,), None
-    shape = grid.channel_shape(n)
-    if shape is None:
-        raise ValueError(f"{operation}: no (N, C, H, W) shape for n = {n}")
-    from reference import noise
-
-    return shape, noise.channel(shape)
-
-
-def footprint(provider: "Provider", point) -> dict[str, int]:
+def footprint(provider: Provider, point) -> dict[str, int]:
     """Bytes one grid point holds at its peak, per memory ('host'; 'cuda' on a real GPU), erring
     on the large side: its input (twice while it is placed) and output; the mask each call
     returns, or for a stored-mask backward the forward that made the mask (its output, the
@@ -144,15 +76,9 @@ def footprint(provider: "Provider", point) -> dict[str, int]:
         arrays += data + n
     if provider.device != "cuda":
         return {"host": arrays}
-    if env.cuda_simulated():  # the simulator's device arrays are host arrays
+    if vocab.cuda_simulated():  # the simulator's device arrays are host arrays
         return {"host": 2 * data + arrays}
     return {"host": 2 * data, "cuda": arrays}
-
-
-def release_inputs() -> None:
-    """Drop the cached inputs (frees the largest arrays between sweeps)."""
-    for cached in (torch_input, cuda_input, host_input):
-        cached.cache_clear()
 
 
 def synchronize(device: str) -> None:
@@ -176,7 +102,7 @@ class Provider:
         raise NotImplementedError
 
     def supports_dtype(self, dtype: str) -> bool:
-        return dtype in grid.DTYPES
+        return dtype in vocab.DTYPES
 
     def prepare(self, operation: str, mask_format, n: int, p: float, dtype: str):
         """A zero-argument callable that runs the operation once on preallocated inputs."""
@@ -214,24 +140,24 @@ class BackendProvider(Provider):
         self.clock = "cuda" if device == "cuda" else "host"
 
     def supports(self, operation, mask_format):
-        return operation in grid.OPERATIONS and mask_format in MASK_FORMATS
+        return operation in grid.OPERATIONS and mask_format in vocab.MASK_FORMATS
 
     def _arrays(self, n, dtype):
         if self.device == "cuda":
             from numba import cuda
 
-            return cuda_input(n, dtype), cuda.device_array(n, dtype=traffic.np_dtype(dtype))
-        return host_input(n, dtype), placed_empty(n, dtype, "out")
+            return cuda_input(n, dtype), cuda.device_array(n, dtype=vocab.np_dtype(dtype))
+        return host_input(n, dtype), placed_empty(n, dtype)
 
     def _mask(self, x, p, mask_format, noise_shape):
         _, mask = self.module.dropout_forward(x, p, seed=SEED, mask_format=mask_format, noise_shape=noise_shape)
-        return placed_copy(mask, "mask") if isinstance(mask, np.ndarray) else mask
+        return placed_copy(mask) if isinstance(mask, np.ndarray) else mask
 
     def prepare(self, operation, mask_format, n, p, dtype):
         if not self.supports(operation, mask_format):
             raise ValueError(f"{self.name} does not support {operation} with mask {mask_format!r}")
         mod = self.module
-        shape, ns = _shape_of(operation, n)
+        shape, ns = shape_of(operation, n)
         x, out = self._arrays(n, dtype)
         x, out = x.reshape(shape), out.reshape(shape)
         if grid.variant(operation) == "inplace":
@@ -271,7 +197,7 @@ def _restorer(work, pristine, device: str):
     return setup
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _parallel_copy():
     from numba import njit, prange
 
@@ -303,7 +229,7 @@ class CopyProvider(Provider):
             from numba import cuda
 
             x = raw16(cuda_input(n, dtype))
-            out = cuda.device_array(n, dtype=traffic.np_dtype(dtype))
+            out = cuda.device_array(n, dtype=vocab.np_dtype(dtype))
             out16 = raw16(out)
 
             def run():
@@ -311,7 +237,7 @@ class CopyProvider(Provider):
                 return out
             return run
         x = host_input(n, dtype)
-        out = placed_empty(n, dtype, "out")
+        out = placed_empty(n, dtype)
         x16, out16 = raw16(x), raw16(out)  # Numba has no bfloat16: copy the 16-bit patterns
         copy = _parallel_copy()
 
@@ -347,7 +273,7 @@ class TorchProvider(Provider):
         if not self.supports(operation, mask_format):
             raise ValueError(f"{self.name} does not support {operation} with mask {mask_format!r}")
         torch.manual_seed(SEED)
-        shape, ns = _shape_of(operation, n)
+        shape, ns = shape_of(operation, n)
         x = torch_input(n, dtype, self.device).reshape(shape)
         if operation == "forward_inplace":
             work = x.clone()
@@ -440,7 +366,7 @@ class ImplProvider(Provider):
 
             raise Unsupported(f"{self.name} does not support {operation} with mask {mask_format!r} in {dtype}")
         impl = self.impl
-        shape, ns = _shape_of(operation, n)
+        shape, ns = shape_of(operation, n)
         x = host_input(n, dtype).reshape(shape)
         kw = {} if ns is None else {"noise_shape": ns}
         mask = None
@@ -448,7 +374,7 @@ class ImplProvider(Provider):
             _, mask = impl.forward(x, p, seed=SEED, mask_format=mask_format, **kw)
         setup = None
         if grid.variant(operation) == "inplace":
-            work = placed_copy(x, "out")
+            work = placed_copy(x)
             setup = _restorer(work, x, "cpu")
             x = kw["out"] = work
         if grid.direction(operation) == "forward":
@@ -468,7 +394,7 @@ class ImplProvider(Provider):
         return _numba_threads()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def impl_provider(spec: str) -> ImplProvider:
     """The provider of ``--impl spec``; ``ValueError`` (in words) for an unknown or unusable IMPL.
     It is called ``spec``, or ``impl:spec`` where that name is already a provider's."""
@@ -479,7 +405,7 @@ def impl_provider(spec: str) -> ImplProvider:
         impl = loader.load(spec)
     except ValueError as exc:
         raise ValueError(f"--impl {spec}: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - a user's module may fail in any way on import or probing
+    except Exception as exc:  # a user's module may fail in any way on import or probing
         raise ValueError(f"--impl {spec}: cannot load it: {type(exc).__name__}: {exc}") from None
     taken = spec in available() or spec in ("copy", "torch") or spec.startswith(("copy-", "torch-"))
     return ImplProvider(spec, impl, name=f"impl:{spec}" if taken else spec)
@@ -495,27 +421,36 @@ def torch_installed() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def torch_cuda_available() -> bool:
-    if not torch_installed() or env.cuda_simulated():
+    if not torch_installed() or vocab.cuda_simulated():
         return False
     import torch
 
     return bool(torch.cuda.is_available())
 
 
-# Backends that take other array types than NumPy and numba/CUDA device arrays: not providers
-# here (the dask backend has its own benchmark, bench/dask_scale.py).
-NOT_PROVIDERS = {"dask": "the dask backend takes dask arrays; bench/dask_scale.py benchmarks it"}
+def _not_provider(entry: registry.Entry) -> str:
+    """Why a backend of the registry whose arrays are not NumPy's is no provider here."""
+    study = f"bench.studies.{entry.name}_scale"
+    where = f"; python -m {study} benchmarks it" if importlib.util.find_spec(study) else ""
+    return f"the {entry.name} backend takes {entry.arrays} arrays, not NumPy ones{where}"
+
+
+#: The registry's backends that take other arrays than NumPy's (and, for ``cuda``, numba
+#: device arrays): not providers (each has its own study in bench/studies/).
+NOT_PROVIDERS = {e.name: _not_provider(e) for e in registry.ENTRIES
+                 if e.role == registry.BACKEND and e.arrays != "numpy"}
 
 
 def backend_names() -> list[str]:
+    """The backends available here that are providers, in the registry's order."""
     import kernels
 
-    return [n for n in kernels.BACKENDS if n not in NOT_PROVIDERS]
+    return [n for n in kernels.BACKENDS if n in registry.NUMPY_BACKENDS]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def get(name: str) -> Provider:
     """The provider called ``name``; ``ValueError`` when it is unknown or unavailable here."""
     import kernels

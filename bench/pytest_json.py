@@ -93,7 +93,7 @@ def records(doc: dict, *, log=print) -> list[dict]:
 
 
 def _fastest_copies(rows: list[dict]) -> list[dict]:
-    fastest = {}
+    fastest: dict[tuple, dict] = {}
     for r in rows:
         key = (r["device"], r["dtype"], r["n"])
         if r["operation"] == "copy" and (key not in fastest or r["seconds_median"] < fastest[key]["seconds_median"]):

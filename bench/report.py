@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import grid
+from . import grid, load
+from .rows import KIND_ORDER, MASK_ORDER, headline, is_gpu_device, main_p
 
 # One row per measured point; the first block is what the issue asks for, in that order.
 COLUMNS = [
@@ -23,21 +24,11 @@ COLUMNS = [
     "host_seconds_per_call", "other_load", "passes", "pass_spread", "source",
 ]
 
-HEADLINE_N = {"cpu": 2**24, "cuda": 2**28}
-BUSY = 0.25  # other processes' cores (other_load) above which a CPU point was disturbed
-OP_ORDER = {"copy": 0, "forward": 1, "forward_channel": 2, "forward_inplace": 3,
-            "backward": 4, "backward_channel": 5, "backward_inplace": 6}
-MASK_ORDER = {"none": 0, "bool": 1, "bits": 2}
-KIND_ORDER = {"backend": 0, "impl": 1, "peer": 2, "ceiling": 3}
 # A dropout moves at least a copy's bytes, so a copy it beats by this factor, or one this many
 # times slower than a copy of more elements, was disturbed (on a loaded machine a copy can hit
 # an ~8 ms wall of thread hand-offs) and is no ceiling: no "% of copy" is given against it.
 IMPLAUSIBLE = 2.0
 NO_CEILING = "n/a (ceiling implausible)"
-
-
-def is_gpu_device(device: str) -> bool:
-    return not str(device).startswith("cpu-")
 
 
 def frame(records) -> pd.DataFrame:
@@ -147,31 +138,7 @@ def _fmt_time(s: float) -> str:
     return f"{s / 1e-9:.3g} ns"
 
 
-def _order(df: pd.DataFrame) -> pd.DataFrame:
-    return df.assign(
-        _k=df["kind"].map(KIND_ORDER).fillna(9),
-        _o=df["operation"].map(OP_ORDER).fillna(9),
-        _m=df["mask_format"].map(MASK_ORDER).fillna(9),
-    ).sort_values(["_o", "_m", "_k", "backend"]).drop(columns=["_k", "_o", "_m"])
-
-
-def headline(df: pd.DataFrame, device: str, dtype="float32", p=0.5):
-    """(n, rows) at the headline size for ``device``: 2^28 on a GPU, 2^24 on a CPU, or the
-    largest size measured there if that one was not. Elementwise rows and the copy only (the
-    channel and in-place rows have their own table, :func:`variants`)."""
-    on = df[(df["device"] == device) & (df["dtype"] == dtype)
-            & df["operation"].isin(("copy",) + grid.ELEMENTWISE)
-            & ((df["operation"] == "copy") | np.isclose(df["p"].astype(float), p))]
-    if on.empty:
-        return None, on
-    want = HEADLINE_N["cuda" if is_gpu_device(device) else "cpu"]
-    sizes = set(on["n"])
-    n = want if want in sizes else max(sizes)
-    rows = on[on["n"] == n]
-    return n, _order(rows)
-
-
-def _headline_table(df, device, dtype="float32", p=0.5) -> list[str]:
+def headline_table(df, device, dtype="float32", p=0.5) -> list[str]:
     n, rows = headline(df, device, dtype, p)
     if n is None:
         return [f"No {dtype} p={p:g} points measured on {device}.", ""]
@@ -193,7 +160,7 @@ def _headline_table(df, device, dtype="float32", p=0.5) -> list[str]:
             f"| {_fmt(r.speedup_vs_reference, '.3g')}{'×' if not _nan(r.speedup_vs_reference) else ''} |"
         )
     if disturbed:
-        lines += ["", f"⚠: other processes used ≥ {BUSY} cores during that measurement (`other_load`)."]
+        lines += ["", f"⚠: other processes used ≥ {load.BUSY} cores during that measurement (`other_load`)."]
     return lines + [""]
 
 
@@ -221,7 +188,7 @@ def _variants_table(df, device, p=0.5) -> list[str]:
         f"### {device}: elementwise vs channel vs in place, n = {grid.size_label(n)} ({n:,}), p = {p:g}, {dtype}",
         "",
         "GB/s (% of copy). Channel: `noise_shape = (N, C, 1, 1)` of the "
-        f"`{grid.channel_shape(n)}` map, one decision per (sample, channel); in place: `out=x` "
+        f"`{grid.channel_map_shape(n)}` map, one decision per (sample, channel); in place: `out=x` "
         "(forward), `out=grad_y` (backward), the input restored untimed before each call.",
         "",
         "| provider | direction | mask | " + " | ".join(title for _, title in cols) + " |",
@@ -266,14 +233,9 @@ def _gbs(x) -> str:
 
 def _busy(x) -> bool:
     try:
-        return float(x) >= BUSY
+        return float(x) >= load.BUSY
     except (TypeError, ValueError):
         return False
-
-
-def _main_p(df) -> float:
-    ps = df.loc[df["operation"] != "copy", "p"].dropna().astype(float)
-    return 0.5 if ps.empty or np.isclose(ps, 0.5).any() else float(ps.mode().iloc[0])
 
 
 def _nan(x) -> bool:
@@ -349,13 +311,13 @@ def write_summary(df: pd.DataFrame, out_dir, plots, *, command: str | None = Non
         busy = int(cpu_rows["other_load"].map(_busy).sum())
         if busy:
             lines.append(f"**{busy} of {len(cpu_rows)} CPU points were measured while other processes used "
-                         f"≥ {BUSY} cores** (column `other_load`): a parallel kernel that needs every core "
+                         f"≥ {load.BUSY} cores** (column `other_load`): a parallel kernel that needs every core "
                          "then waits for scheduler time slices, so those numbers are pessimistic.")
     lines += ["", "## Headline", ""]
     for device in sorted(devices, key=lambda d: not is_gpu_device(d)):
-        lines += _headline_table(df, device)
+        lines += headline_table(df, device)
     variant_lines = [line for device in devices if not is_gpu_device(device)
-                     for line in _variants_table(df, device, _main_p(df))]
+                     for line in _variants_table(df, device, main_p(df))]
     if variant_lines:
         lines += ["## Elementwise, channel and in place", ""] + variant_lines
     lines += _ceiling_notes(df)
@@ -400,7 +362,7 @@ def write_summary(df: pd.DataFrame, out_dir, plots, *, command: str | None = Non
 def write_report(df: pd.DataFrame, out_dir, *, command: str | None = None, plots: bool = True,
                  notes=()) -> dict:
     """Write ``results.csv``, the PNG plots and ``summary.md`` into ``out_dir``."""
-    from . import plots as plot_mod
+    from . import plots as plot_mod  # matplotlib: only when a report is written
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -19,9 +19,7 @@ import traceback
 
 from reference.conformance.protocol import Unsupported
 
-from . import env, grid, load, providers as prov_mod, timing, traffic
-
-BUSY = 0.25  # cores used by other processes above which a CPU point counts as disturbed
+from . import env, grid, inputs, load, timing, traffic
 
 
 def record(point: grid.Point, t: timing.Timing, provider, timestamp: str, other_load=math.nan,
@@ -70,7 +68,7 @@ class _Waiter:
         if provider.device != "cpu" or self.per_point_s <= 0 or self.left <= 0:
             return False
         t0 = time.perf_counter()
-        idle = load.wait_until_idle(min(self.per_point_s, self.left), BUSY)
+        idle = load.wait_until_idle(min(self.per_point_s, self.left), load.BUSY)
         self.left -= time.perf_counter() - t0
         return idle
 
@@ -88,7 +86,7 @@ def _measure_point(point, provider, *, repeats, warmup, budget_s, waiter, retrie
         )
         other = meter.stop(min_window=0.1)
         # Measure again only when the machine had gone quiet and got busy meanwhile.
-        if provider.device != "cpu" or not other >= BUSY or not idle:
+        if provider.device != "cpu" or not other >= load.BUSY or not idle:
             break
     return t, other
 
@@ -107,7 +105,7 @@ def run(points, providers, *, repeats: int = 25, warmup: int = timing.WARMUP, bu
     """
     from tqdm.auto import tqdm
 
-    timestamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    timestamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     passes = max(int(passes), 1)
     waiter = _Waiter(wait_idle_s, wait_total_s)
     results: dict[grid.Point, list] = {}
@@ -132,13 +130,13 @@ def run(points, providers, *, repeats: int = 25, warmup: int = timing.WARMUP, bu
                 failed.add(point)
                 msg = f"not supported, skipped {point.id}: {exc}"
                 (tqdm.write if progress else log)(msg)
-            except Exception as exc:  # noqa: BLE001 - one broken point must not lose the sweep
+            except Exception as exc:  # one broken point must not lose the sweep
                 failed.add(point)
                 msg = f"skipped {point.id}: {type(exc).__name__}: {exc}"
                 (tqdm.write if progress else log)(msg)
                 if log is not None and not progress:
                     log(traceback.format_exc(limit=3))
-        prov_mod.release_inputs()
+        inputs.release_inputs()
     bar.close()
     records = []
     for point in points:

@@ -83,7 +83,7 @@ class _HostClock:
 
 # --- GPU -------------------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _spin_kernel():
     from numba import cuda
 
@@ -98,7 +98,7 @@ def _spin_kernel():
     return spin
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _spin_seconds_per_iter() -> float:
     """Calibrate the spin kernel once with events."""
     from numba import cuda

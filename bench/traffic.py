@@ -11,7 +11,7 @@ moves ``2 * itemsize`` per element; PyTorch's ``native_dropout`` and
 
 The mask has ``m = n`` elements, except for channel dropout (``forward_channel``,
 ``backward_channel``: ``noise_shape = (N, C, 1, 1)`` of the ``(N, C, H, W)`` map of
-``bench.grid.channel_shape``), where it has ``m = N * C = n / 1024``: x read, y written and
+``bench.grid.channel_map_shape``), where it has ``m = N * C = n / 1024``: x read, y written and
 that small mask. An in-place call (``forward_inplace``, ``backward_inplace``) moves the same
 bytes as the out-of-place one: it reads every element and writes every element, only to
 the same place.
@@ -22,26 +22,16 @@ GB/s, which is the point: GB/s here is "fraction of the work a copy-speed kernel
 
 from __future__ import annotations
 
-import numpy as np
+from reference import vocab
 
 from . import grid
 
 OPERATIONS = grid.OPERATIONS + ("copy",)
-MASK_FORMATS = (None, "bool", "bits")
-
-
-def np_dtype(dtype) -> np.dtype:
-    """The NumPy dtype of a name: 'bfloat16' is ``ml_dtypes.bfloat16``."""
-    if isinstance(dtype, str) and dtype == "bfloat16":
-        import ml_dtypes
-
-        return np.dtype(ml_dtypes.bfloat16)
-    return np.dtype(dtype)
 
 
 def itemsize(dtype) -> int:
     """Bytes per element: 2 for float16 and bfloat16."""
-    return np_dtype(dtype).itemsize
+    return vocab.np_dtype(dtype).itemsize
 
 
 def mask_bytes(mask_format, n: int) -> int:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import cli, env, grid, providers
+from bench import cli, env, grid, inputs, providers
+from reference import vocab
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,7 +79,7 @@ def test_footprint_counts_every_array(monkeypatch):
     # x, out, the y and mask of the forward that made the mask, and the mask's placed copy
     assert providers.footprint(cpu, bwd) == {"host": 3 * 8 * n + 2 * (n // 8)}
     assert providers.footprint(providers.get("reference"), fwd)["host"] > 2 * providers.footprint(cpu, fwd)["host"]
-    monkeypatch.setattr(env, "cuda_simulated", lambda: False)
+    monkeypatch.setattr(vocab, "cuda_simulated", lambda: False)
     gpu = providers.BackendProvider("cuda", None, "cuda")
     assert providers.footprint(gpu, fwd) == {"host": 2 * 4 * n, "cuda": 4 * n + 4 * n + n}
 
@@ -127,12 +128,12 @@ def test_new_axes_parse():
     assert grid.parse_impls("textbook-numpy, quant8,textbook-numpy") == ("textbook-numpy", "quant8")
 
 
-def test_channel_shape():
-    assert grid.channel_shape(2**24) == (256, 64, 32, 32)
-    assert grid.channel_shape(2**14) == (1, 16, 32, 32)
-    assert grid.channel_shape(2**10) == (1, 4, 16, 16)
-    assert grid.channel_shape(2**8) == (1, 4, 8, 8)  # the CUDA simulator's size
-    assert grid.channel_shape(10**6) is None and grid.channel_shape(6) is None
+def test_channel_map_shape():
+    assert grid.channel_map_shape(2**24) == (256, 64, 32, 32)
+    assert grid.channel_map_shape(2**14) == (1, 16, 32, 32)
+    assert grid.channel_map_shape(2**10) == (1, 4, 16, 16)
+    assert grid.channel_map_shape(2**8) == (1, 4, 8, 8)  # the CUDA simulator's size
+    assert grid.channel_map_shape(10**6) is None and grid.channel_map_shape(6) is None
     assert grid.mask_elements("backward_channel", 2**24) == 256 * 64
     assert grid.mask_elements("forward_inplace", 2**24) == 2**24
 
@@ -142,12 +143,12 @@ def test_default_grids_hold_the_new_rows():
     headline size 2^24; --quick: bfloat16 at one size and the variants at two."""
     names = {n: providers.get(n) for n in ("reference", "cpu", "copy-cpu")}
     pts = grid.points(grid.default_grids(names, gpu=False), names)
-    half = {(pt.dtype, pt.n) for pt in pts if pt.provider == "cpu" and pt.dtype in grid.HALF_DTYPES}
+    half = {(pt.dtype, pt.n) for pt in pts if pt.provider == "cpu" and pt.dtype in vocab.HALF_DTYPES}
     assert {d for d, _ in half} == {"float16", "bfloat16"} and len({n for _, n in half}) >= 2
     variants = {(pt.operation, pt.n) for pt in pts if pt.provider == "cpu" and pt.operation not in grid.ELEMENTWISE}
     assert {op for op, _ in variants} == set(grid.CHANNEL + grid.INPLACE)
     assert max(n for _, n in variants) == 2**24
-    assert {pt.dtype for pt in pts if pt.operation == "copy"} == set(grid.DTYPES)  # a ceiling per dtype
+    assert {pt.dtype for pt in pts if pt.operation == "copy"} == set(vocab.DTYPES)  # a ceiling per dtype
     quick = grid.points(grid.quick_grids(names), names)
     assert {pt.dtype for pt in quick} == {"float32", "bfloat16"}
     assert {pt.operation for pt in quick} == set(grid.OPERATIONS) | {"copy"}
@@ -206,7 +207,7 @@ def test_inplace_points_restore_their_input(operation, mask):
     from kernels import BACKENDS
 
     fn = providers.get("cpu").prepare(operation, mask, 2**10, 0.5, "bfloat16")
-    x0 = providers.host_input(2**10, "bfloat16").copy()
+    x0 = inputs.host_input(2**10, "bfloat16").copy()
     direction = operation.split("_")[0]
     once = (BACKENDS["cpu"].dropout_forward(x0, 0.5, seed=providers.SEED, mask_format=mask)[0] if direction == "forward"
             else BACKENDS["cpu"].dropout_backward(x0, 0.5, seed=providers.SEED))
@@ -216,7 +217,7 @@ def test_inplace_points_restore_their_input(operation, mask):
     fn.setup()
     y = fn() if direction == "backward" else fn()[0]
     assert y.view("uint16").tolist() == once.view("uint16").tolist()
-    assert (providers.host_input(2**10, "bfloat16").view("uint16") == x0.view("uint16")).all()  # pristine kept
+    assert (inputs.host_input(2**10, "bfloat16").view("uint16") == x0.view("uint16")).all()  # pristine kept
 
 
 def test_impl_with_noise_shape_and_inplace_gets_those_rows():
@@ -253,10 +254,10 @@ def test_impl_with_noise_shape_and_inplace_gets_those_rows():
     assert not providers.ImplProvider("stub", type("I", (), {"capabilities": Caps(False, False)})()).supports(
         "forward_channel", None)
     fn = prov.prepare("backward_channel", "bool", 2**12, 0.5, "float32")
-    x = providers.host_input(2**12, "float32").reshape(grid.channel_shape(2**12))
+    x = inputs.host_input(2**12, "float32").reshape(grid.channel_map_shape(2**12))
     want = cpu.dropout_backward(x, 0.5, seed=providers.SEED, noise_shape=(1, 4, 1, 1))
     assert (fn() == want).all()
     fn = prov.prepare("forward_inplace", None, 2**10, 0.5, "float32")
     assert timing.measure(fn, repeats=2, budget_s=0.01).repeats == 2
     fn.setup()
-    assert (fn()[0] == cpu.dropout_forward(providers.host_input(2**10, "float32"), 0.5, seed=providers.SEED)[0]).all()
+    assert (fn()[0] == cpu.dropout_forward(inputs.host_input(2**10, "float32"), 0.5, seed=providers.SEED)[0]).all()

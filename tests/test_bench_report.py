@@ -110,7 +110,8 @@ def test_bytes_model():
     assert traffic.bytes_moved("backward_channel", "bits", big, "float16") == 4 * big + 128
     for op in ("forward", "backward"):
         for mask in (None, "bool", "bits"):  # in place: the same bytes as out of place
-            assert traffic.bytes_moved(f"{op}_inplace", mask, n, "float32") == traffic.bytes_moved(op, mask, n, "float32")
+            in_place = traffic.bytes_moved(f"{op}_inplace", mask, n, "float32")
+            assert in_place == traffic.bytes_moved(op, mask, n, "float32")
     assert traffic.bytes_moved("forward", "bool", n, "float32") == 9 * n
     assert traffic.bytes_moved("forward", "bits", n, "float64") == 16 * n + 125
     assert traffic.bytes_moved("backward", None, n, "float64") == 16 * n
@@ -195,8 +196,8 @@ def _rows(copy_seconds: dict, kernel_seconds: dict, dtype="float32"):
     for r in rows:
         r.update(dtype=dtype, seconds_p20=0.9 * r["seconds_median"], seconds_p80=1.1 * r["seconds_median"],
                  bytes=traffic.bytes_moved(r["operation"], None, r["n"], dtype), device="cpu-test-2c",
-                 threads=2, numpy="2", numba="0", numba_cuda="", torch="", timestamp="2026-01-01T00:00:00", source="dropout-bench", passes=1,
-                 warmup=2)
+                 threads=2, numpy="2", numba="0", numba_cuda="", torch="", timestamp="2026-01-01T00:00:00",
+                 source="dropout-bench", passes=1, warmup=2)
     return rows
 
 
@@ -228,6 +229,6 @@ def test_implausible_ceiling_is_flagged(tmp_path, monkeypatch):
     assert plots.IMPLAUSIBLE_STYLE["label"] in labels
 
     quick = report.frame([r for r in rows if r["n"] == 2**10 and r["dtype"] == "float32"])
-    lines = report._headline_table(quick, "cpu-test-2c")
+    lines = report.headline_table(quick, "cpu-test-2c")
     assert any(report.NO_CEILING in line for line in lines)
     assert not any("400000%" in line.replace(",", "") for line in lines)

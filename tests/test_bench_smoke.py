@@ -28,10 +28,11 @@ import os
 import numpy as np
 import pytest
 
-from bench import env, grid, providers, report, timing, traffic
+from bench import env, grid, inputs, providers, report, timing, traffic
+from reference import vocab
 
 BACKEND_ORDER = ("reference", "cpu", "cuda")
-DTYPES = grid.DTYPES  # float32, float64, float16, bfloat16
+DTYPES = vocab.DTYPES  # float32, float64, float16, bfloat16
 P = 0.5
 RTOL = {"float32": 1e-6, "float64": 1e-12, "float16": 1e-3, "bfloat16": 8e-3}  # one rounding of x * scale
 
@@ -44,7 +45,7 @@ def _sizes(device):
     text = os.environ.get("DROPOUT_BENCH_SIZES")
     if text:
         return grid.parse_sizes(text), ()
-    key = "cuda-sim" if device == "cuda" and env.cuda_simulated() else device
+    key = "cuda-sim" if device == "cuda" and vocab.cuda_simulated() else device
     return SIZES[key], SLOW_SIZES[key]
 
 
@@ -132,7 +133,7 @@ def _to_host(a):
         if a.dtype == torch_bfloat16():
             import torch
 
-            return a.view(torch.uint16).numpy().view(traffic.np_dtype("bfloat16"))
+            return a.view(torch.uint16).numpy().view(vocab.np_dtype("bfloat16"))
         return a.numpy()
     return np.asarray(a)
 
@@ -141,7 +142,7 @@ def _check(point, prov, result):
     """Cheap sanity of one result: the right size and dtype, and each value 0 or x / (1 - p)
     (up to the one rounding of 16-bit results); for channel dropout, whole planes kept or
     dropped."""
-    x = providers.host_input(point.n, point.dtype)
+    x = inputs.host_input(point.n, point.dtype)
     y = result[0] if isinstance(result, tuple) else result
     y = _to_host(y)
     assert y.dtype == x.dtype, (y.dtype, x.dtype)

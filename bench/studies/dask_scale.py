@@ -16,14 +16,15 @@ Three experiments, each written as a markdown file (with the command that made i
 
 Run one at a time, on a quiet machine (``uptime`` is recorded)::
 
-    python -m bench.dask_scale big --n 2**32 --chunk 2**24 --workers 2 --out reports/dask
-    python -m bench.dask_scale compare --n 2**28 --chunk 2**24 --out reports/dask
-    python -m bench.dask_scale big --n 2**26 --out /tmp/d     # a one-minute smoke run
+    python -m bench.studies.dask_scale big --n 2**32 --chunk 2**24 --workers 2 --out reports/dask
+    python -m bench.studies.dask_scale compare --n 2**28 --chunk 2**24 --out reports/dask
+    python -m bench.studies.dask_scale big --n 2**26 --out /tmp/d     # a one-minute smoke run
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -33,6 +34,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from bench.grid import parse_size
 
 SEED = 0x5EED_0000_0000_0013  # > 2**32: both key words matter
 OFFSET = 3  # not a multiple of 4
@@ -236,9 +239,36 @@ def _best(fn, repeats):
     return min(times), times
 
 
+def _dask_forward_once(client, x, p: float, runs) -> None:
+    """One Dask forward with a bool mask, persisted in the workers and dropped: a new offset
+    each call (``next(runs)``), so new keys and nothing already in memory; the same work."""
+    from distributed import wait
+
+    from kernels import dask as kd
+
+    yn, mn = kd.dropout_forward(x, p, seed=SEED, offset=OFFSET + 8 * next(runs), mask_format="bool")
+    yp, mp = client.persist([yn, mn])
+    wait([yp, mp])
+    client.cancel([yp, mp])
+    del yp, mp
+
+
+def _dask_reduce(y, m, out: dict) -> None:
+    """The keep count, the sum and the bit checksum of one Dask forward, into ``out``."""
+    import dask
+
+    out["kept"], out["sum"], out["checksum"] = dask.compute(
+        m.sum(dtype=np.int64), y.sum(dtype=np.float64), bits_checksum_dask(y))
+
+
+def _dask_count_and_sum(y, m) -> None:
+    import dask
+
+    dask.compute(m.sum(dtype=np.int64), y.sum(dtype=np.float64))
+
+
 def compare(n: int, chunk: int, p: float, repeats: int) -> dict:
     """In-memory kernels.cpu against Dask on 1 and 2 workers, the same data."""
-    import dask
     from distributed import wait
 
     from kernels import cpu
@@ -277,27 +307,14 @@ def compare(n: int, chunk: int, p: float, repeats: int) -> dict:
             x = client.persist(lazy_source(n, chunk))
             wait(x)
             y, m = kd.dropout_forward(x, p, seed=SEED, offset=OFFSET, mask_format="bool")
-            runs = iter(range(1, 1000))
-
-            def dask_forward():
-                # a new offset each run: new keys, so nothing is already in memory; the same work
-                yn, mn = kd.dropout_forward(x, p, seed=SEED, offset=OFFSET + 8 * next(runs), mask_format="bool")
-                yp, mp = client.persist([yn, mn])
-                wait([yp, mp])
-                client.cancel([yp, mp])
-                del yp, mp
-
+            dask_forward = functools.partial(_dask_forward_once, client, x, p, iter(range(1, 1000)))
             dask_forward()  # warm-up: the kernels load from the on-disk cache in each worker
             best, times = _best(dask_forward, repeats)
-            label = f"dask, {workers} worker process{'es' if workers > 1 else ''} (NUMBA_NUM_THREADS={max(1, cores // workers)})"
+            label = (f"dask, {workers} worker process{'es' if workers > 1 else ''} "
+                     f"(NUMBA_NUM_THREADS={max(1, cores // workers)})")
             rows.append({"what": label, "op": "forward, bool mask", "best_s": best, "times": times})
-
-            def dask_reduce():
-                out["kept"], out["sum"], out["checksum"] = dask.compute(
-                    m.sum(dtype=np.int64), y.sum(dtype=np.float64), bits_checksum_dask(y))
-
-            dask_reduce()
-            best, times = _best(lambda: dask.compute(m.sum(dtype=np.int64), y.sum(dtype=np.float64)), repeats)
+            _dask_reduce(y, m, out)
+            best, times = _best(functools.partial(_dask_count_and_sum, y, m), repeats)
             rows.append({"what": label, "op": "forward + keep count + sum", "best_s": best, "times": times})
             checks.append({"workers": workers, "kept_equal": int(out["kept"]) == want_kept,
                            "checksum_equal": int(out["checksum"]) == want_checksum,
@@ -318,7 +335,7 @@ def compare(n: int, chunk: int, p: float, repeats: int) -> dict:
 
 
 def _command() -> str:
-    return "python -m bench.dask_scale " + " ".join(sys.argv[1:])
+    return "python -m bench.studies.dask_scale " + " ".join(sys.argv[1:])
 
 
 def _pow2(n: int) -> str:
@@ -337,7 +354,7 @@ def markdown_big(r: dict) -> str:
         f"NumPy {r['env']['numpy']}. Load average before / after: {r['load_before']} / {r['load_after']} "
         "(a shared machine).",
         "",
-        f"A lazy deterministic source (`bench.dask_scale.source_values`, a hash of the index) in chunks of "
+        f"A lazy deterministic source (`bench.studies.dask_scale.source_values`, a hash of the index) in chunks of "
         f"{_pow2(r['chunk'])}, dropout with the `\"dask\"` backend (p = {r['p']}, seed = {r['seed']:#x}, "
         f"offset = {r['offset']}, bool mask) on a `LocalCluster` of {r['workers']} worker processes, then the "
         "keep count (from the bool mask) and the float64 sums of y, x, x^2 and y/x, in one `compute`.",
@@ -357,8 +374,8 @@ def markdown_big(r: dict) -> str:
         "| --- | --- | ---: |",
         f"| keep rate (exact two-sided binomial, q = floor((1-p) 2^32)/2^32) | kept {r['kept']:,} of {r['n']:,} "
         f"(expected {r['expected_kept']:,.0f}), rate {r['keep_rate']:.8f} | {r['keep_pvalue']:.3g} |",
-        f"| mean of y/x = 1 (battery's exact binomial null, reference/conformance/stats/mean.py) | {r['mean_ratio']:.8f} | "
-        f"{r['mean_pvalue']:.3g} |",
+        f"| mean of y/x = 1 (battery's exact binomial null, reference/conformance/stats/mean.py) "
+        f"| {r['mean_ratio']:.8f} | {r['mean_pvalue']:.3g} |",
         f"| mean of y against mean of x (z, variance x^2 p/(1-p)) | mean y {r['mean_y']:.3e}, mean x "
         f"{r['mean_x']:.3e}, z = {r['mean_z']:.2f} | {r['mean_z_pvalue']:.3g} |",
         "",
@@ -400,9 +417,9 @@ def markdown_compare(r: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.dask_scale", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m bench.studies.dask_scale", description=__doc__.split("\n\n")[0])
     ap.add_argument("experiment", choices=("big", "compare", "all"))
-    ap.add_argument("--n", default=None, help="elements (an expression such as 2**32); default 2**32 for big, "
+    ap.add_argument("--n", default=None, help="elements (such as 2**32 or 1e9); default 2**32 for big, "
                     "2**28 for compare")
     ap.add_argument("--chunk", default="2**24", help="elements per chunk (default 2**24)")
     ap.add_argument("--workers", type=int, default=2, help="worker processes for big (default 2)")
@@ -412,7 +429,12 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     def parse(text, default):
-        return int(eval(text, {"__builtins__": {}})) if text else default  # noqa: S307 (digits and **)
+        if not text:
+            return default
+        try:
+            return parse_size(text)  # 2**32, 2^32, 4294967296 or 4.3e9
+        except ValueError as exc:
+            ap.error(str(exc))
 
     chunk = parse(args.chunk, 1 << 24)
     results = []

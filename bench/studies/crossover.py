@@ -1,4 +1,4 @@
-"""Where the thread pool starts to pay: ``python -m bench.crossover`` prints, per size, the
+"""Where the thread pool starts to pay: ``python -m bench.studies.crossover`` prints, per size, the
 fastest of many calls of the serial and the parallel compilation of the CPU forward kernel
 (float32, no mask kept). ``kernels.threads.PARALLEL_MIN`` records the result."""
 

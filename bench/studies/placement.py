@@ -1,4 +1,4 @@
-"""Does the CPU kernels' speed depend on where the arrays lie? ``python -m bench.placement``
+"""Does the CPU kernels' speed depend on where the arrays lie? ``python -m bench.studies.placement``
 
 Times ``kernels.cpu`` at 2^24 float32 (forward without a mask, backward from a stored bool
 mask) with its input, output and mask starting at different byte offsets within a 4 KiB page,
@@ -42,7 +42,7 @@ def main(argv=None) -> None:
             "forward": (lambda x=x, y=y: cpu.dropout_forward(x, 0.5, seed=1, mask_format=None, out=y), 8 * n),
             "backward, stored bool": (lambda x=x, y=y, m=m: cpu.dropout_backward(x, 0.5, mask=m, out=y), 9 * n),
         }
-    samples = {(k, op): [] for k, ops in cases.items() for op in ops}
+    samples: dict[tuple, list[float]] = {(k, op): [] for k, ops in cases.items() for op in ops}
     for _ in range(2 + args.rounds):  # the first two rounds warm up
         for k, ops in cases.items():
             for op, (fn, _) in ops.items():

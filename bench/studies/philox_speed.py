@@ -1,6 +1,6 @@
 """Issue 12 harness: the CPU dropout kernels against a same-run Numba ``prange`` copy.
 
-``python -m bench.philox_speed [--sizes 24 26] [--dtypes float32 float64] [--repeats 15]``
+``python -m bench.studies.philox_speed [--sizes 24 26] [--dtypes float32 float64] [--repeats 15]``
 
 Times, in one run, round robin (one call of each case per round, so drift hits all alike):
 
@@ -14,8 +14,9 @@ before timing). GB/s counts bytes read plus written (x, y, and the mask when one
 written). Medians and minimums of ``--repeats`` calls; % of copy from the medians.
 
 Also measured: the tile fill alone (one thread, L1-resident scratch) in ns and cycles per
-4-word Philox block, for kernels/philox_cpu.py's fills; cycles from a clock measured with a dependent ``imul`` chain (3 cycles per ``imul``
-+ 1 per ``xor`` on Zen 3/4/5) and from /proc/cpuinfo's MHz.
+4-word Philox block, for kernels/philox_cpu.py's fills; cycles from a clock measured with a
+dependent ``imul`` chain (3 cycles per ``imul`` + 1 per ``xor`` on Zen 3/4/5) and from
+/proc/cpuinfo's MHz.
 """
 
 from __future__ import annotations
@@ -161,19 +162,19 @@ def time_sizes(sizes, dtypes, repeats: int, ghz: float) -> list[str]:
             for fn, _ in cases.values():
                 fn()
                 fn()
-            samples = {k: [] for k in cases}
+            samples: dict[str, list[float]] = {k: [] for k in cases}
             for _ in range(repeats):
                 for k, (fn, _) in cases.items():
                     t = time.perf_counter()
                     fn()
                     samples[k].append(time.perf_counter() - t)
             copy_med = float(np.median(samples["copy"]))
-            for k, (fn, nbytes) in cases.items():
+            for k, (_, nbytes) in cases.items():
                 med, mn = float(np.median(samples[k])), float(np.min(samples[k]))
                 cyc = med * ghz * 1e9 * threads / (n / 4)
+                pct = 100 * copy_med / med * nbytes / (2 * n * np.dtype(dtype).itemsize)
                 lines.append(f"| 2^{lg} | {np.dtype(dtype).name} | {k} | {med * 1e3:.2f} | {mn * 1e3:.2f} | "
-                             f"{nbytes / med / 1e9:.1f} | {100 * copy_med / med * nbytes / (2 * n * np.dtype(dtype).itemsize):.0f}% | "
-                             f"{cyc:.1f} |")
+                             f"{nbytes / med / 1e9:.1f} | {pct:.0f}% | {cyc:.1f} |")
             del cases, samples
     return lines
 
@@ -194,11 +195,12 @@ def main(argv=None) -> None:
 
         env = dict(os.environ, NUMBA_CPU_NAME="znver3", NUMBA_CPU_FEATURES=AVX2_FEATURES,
                    NUMBA_CACHE_DIR=os.path.join(tempfile.gettempdir(), "philox_speed_avx2_cache"))
-        rest = [a for a in (sys.argv[1:] if argv is None else argv)]
-        os.execve(sys.executable, [sys.executable, "-m", "bench.philox_speed", *rest], env)
+        rest = list(sys.argv[1:] if argv is None else argv)
+        os.execve(sys.executable, [sys.executable, "-m", "bench.studies.philox_speed", *rest], env)
     import llvmlite.binding as ll
 
-    print(f"uptime: {os.getloadavg()}; threads {get_num_threads()}; LLVM cpu {os.environ.get('NUMBA_CPU_NAME') or ll.get_host_cpu_name()}")
+    llvm_cpu = os.environ.get("NUMBA_CPU_NAME") or ll.get_host_cpu_name()
+    print(f"uptime: {os.getloadavg()}; threads {get_num_threads()}; LLVM cpu {llvm_cpu}")
     ghz = measure_ghz()
     print(f"clock from an imul chain: {ghz:.2f} GHz; /proc/cpuinfo MHz: {cpuinfo_mhz()}")
     if not args.no_fill:
