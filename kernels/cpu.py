@@ -18,16 +18,22 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+from collections.abc import Callable
+from typing import Any
 
 import llvmlite.binding as ll
 import numpy as np
 from llvmlite import ir
-from numba import config as numba_config, get_num_threads, njit, prange, types
-from numba.core.extending import intrinsic
+from numba import config as numba_config
+from numba import get_num_threads, njit, prange, types
+from numba.core.extending import intrinsic as _intrinsic
 
-from reference import half as _half, stream as _stream, validate as v
-from reference.dropout import pack_bits, unpack_bits
-from reference.half import HALF_BF16, HALF_F16, HALF_NONE, half_code, make_codecs
+from reference import half as _half
+from reference import masks
+from reference import stream as _stream
+from reference import validate as v
+from reference.half import HALF_BF16, HALF_F16, HALF_NONE, half_code, make_codecs, make_dropped
+from reference.masks import MODE_BITS, MODE_BOOL, MODE_NONE, MODES
 from reference.noise import broadcast_layout
 from reference.stream import STREAM_END, keep_threshold, scale_for, split_seed
 
@@ -40,10 +46,25 @@ TILE = 512  # elements per tile (128 Philox blocks): small tiles let the hardwar
 # run: 2048 -> 53%, 512 -> 63% of a copy)
 SCRATCH = TILE + 8  # a tile starting mid-block needs one block more
 
+
+
+def _sources_hash(*modules) -> str:
+    digest = hashlib.sha256()
+    for m in modules:
+        with open(m.__file__, "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()
+
+
 # Numba's cache knows only this file's time stamp; the kernels inline the stream's Philox
-# round and the 16-bit conversions, so their sources' hash rides in each kernel's closure
-# (part of the cache key).
-_CACHE_KEY = hashlib.sha256(b"".join(open(m.__file__, "rb").read() for m in (_stream, _half, philox_cpu))).hexdigest()
+# round, its position map, the 16-bit conversions and the output element rule, so their
+# sources' hash rides in each kernel's closure (part of the cache key).
+_CACHE_KEY = _sources_hash(_stream, _half, philox_cpu)
+
+
+# Numba's stubs type an intrinsic's Python-level call as its typing function's
+# (typingctx, ...): what compiled code calls is typed by the intrinsic itself, so Any.
+intrinsic: Any = _intrinsic
 
 
 @intrinsic
@@ -60,7 +81,8 @@ def _as_bits32(typingctx, value):
     return types.uint32(types.float32), codegen
 
 
-_soft_to_f32, _soft_from_f32 = (njit(inline="always")(f) for f in make_codecs(_as_float32, _as_bits32))
+#: reference/half.py's integer codecs, compiled for the CPU.
+soft_to_f32, soft_from_f32 = (njit(inline="always")(f) for f in make_codecs(_as_float32, _as_bits32))
 
 
 @intrinsic
@@ -108,30 +130,34 @@ def _bf16_from_f32(typingctx, value):
 # Numba compiles for this host and it has them: 2.5x faster than the integer codecs. They agree
 # with NumPy on every value but a signalling NaN, which F16C quiets; the kernels never meet the
 # difference, since each conversion is followed, or preceded, by a multiply that quiets it.
-_F16C = not numba_config.CPU_NAME and "+f16c" in ll.get_host_cpu_features().flatten()
+_F16C = not getattr(numba_config, "CPU_NAME", None) and "+f16c" in ll.get_host_cpu_features().flatten()
 
 
 @njit(inline="always")
-def _to_f32(h, code):
+def to_f32(h, code):
+    """The kernels' widening of a 16-bit pattern: F16C or the integer codec for float16."""
     if _F16C and code == HALF_F16:
         return _f16c_to_f32(np.uint16(h))
     if code == HALF_BF16:
         return _bf16_to_f32(np.uint16(h))
-    return _soft_to_f32(h, code)
+    return soft_to_f32(h, code)
 
 
 @njit(inline="always")
-def _from_f32(f, code):
+def from_f32(f, code):
+    """The kernels' rounding of a float32 to a 16-bit pattern."""
     if _F16C and code == HALF_F16:
         return _f16c_from_f32(np.float32(f))
     if code == HALF_BF16:
         return _bf16_from_f32(np.float32(f))
-    return _soft_from_f32(f, code)
+    return soft_from_f32(f, code)
 
 
-MODE_NONE, MODE_BOOL, MODE_BITS, MODE_MASK = 0, 1, 2, 3  # MASK: draw the mask alone
+#: One output element (reference/half.py's rule) on the CPU's codecs.
+_dropped = njit(inline="always")(make_dropped(to_f32, from_f32))
+
+MODE_MASK = 3  # besides masks.MODES: draw the mask alone
 _PACK8 = np.uint64(0x0102040810204080)
-MODES = {None: MODE_NONE, "bool": MODE_BOOL, "bits": MODE_BITS}
 
 
 @njit(inline="always")
@@ -140,14 +166,6 @@ def _zero_one(scale):
     widens float32), and the whole loop would then run in double at half the vector width."""
     zero = scale * np.float32(0.0)
     return zero, zero + np.float32(1.0)
-
-
-@njit(inline="always")
-def _dropped(xv, keep, one, zero, scale, half):
-    """One output element: ``(x * m) * scale``, through float32 for a 16-bit pattern."""
-    if half == HALF_NONE:
-        return (xv * (one if keep else zero)) * scale
-    return _from_f32((_to_f32(xv, half) * (one if keep else zero)) * scale, half)
 
 
 def _make_regen_kernel(mode: int, half: int, inplace: bool, loop):
@@ -296,8 +314,9 @@ def _make_apply_broadcast(half: int, inplace: bool, loop):
     return apply_broadcast
 
 
-_MAKERS = {"regen": _make_regen_kernel, "bool": _make_apply_bool, "bits": _make_apply_bits,
-           "broadcast": _make_apply_broadcast}
+_MAKERS: dict[str, Callable[..., Any]] = {
+    "regen": _make_regen_kernel, "bool": _make_apply_bool, "bits": _make_apply_bits, "broadcast": _make_apply_broadcast,
+}
 
 
 def compiled_kernels(kind: str, *constants, inplace: bool = False):
@@ -310,7 +329,7 @@ def compiled_kernels(kind: str, *constants, inplace: bool = False):
     return _compiled(kind, constants, bool(inplace))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled(kind, constants, inplace):
     make = _MAKERS[kind]
     return make(*constants, inplace, prange), make(*constants, inplace, range)
@@ -404,7 +423,7 @@ def dropout_runs(x2, starts, p: float, seed: int, store_mask: bool = True):
     if y.size:
         k0, k1 = split_seed(seed)
         _run(x2, y, ("regen", MODE_BOOL if store_mask else MODE_NONE, half_code(x2.dtype)),
-             mask.reshape(-1) if store_mask else EMPTY_BOOL, EMPTY_BITS, k0, k1, starts, run_len,
+             EMPTY_BOOL if mask is None else mask.reshape(-1), EMPTY_BITS, k0, k1, starts, run_len,
              keep_threshold(p), _scale(p, x2.dtype), units=n_runs * ((run_len + TILE - 1) // TILE))
     return y, mask
 
@@ -420,51 +439,35 @@ def _apply_broadcast(x, y, m, noise_shape, p):
 
 def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", out=None, noise_shape=None):
     """Inverted dropout on the CPU; same contract and returns as :func:`reference.dropout_forward`."""
-    x, p, seed, offset, training, mask_format, y_view, noise_shape = v.numpy_forward_args(
-        x, p, seed, offset, training, mask_format, out, noise_shape)
+    x, call, y_view = v.numpy_forward_args(x, p, seed, offset, training, mask_format, out, noise_shape)
     y = np.empty_like(x) if y_view is None else y_view  # order 'K': the input's layout
-    if not training:
+    if not call.training:
         y[...] = x
         return v.returned(y, out), None
-    if noise_shape is not None and noise_shape != x.shape:
-        m = _draw_mask(noise_shape, p, seed, offset)
-        _apply_broadcast(x, y, m, noise_shape, p)
-        mask = {"bool": m, "bits": pack_bits(m) if mask_format == "bits" else None, None: None}[mask_format]
-        return v.returned(y, out), mask
-    mask_bool, mask_bits, mask = EMPTY_BOOL, EMPTY_BITS, None
-    if mask_format == "bool":
-        mask = np.empty(x.shape, dtype=np.bool_)
-        mask_bool = mask.reshape(-1)
-    elif mask_format == "bits":
-        mask = np.empty(v.n_mask_bytes(x.size), dtype=np.uint8)
-        mask_bits = mask
-    _regen(x, y, MODES[mask_format], mask_bool, mask_bits, seed, offset, p)
+    if call.broadcast:
+        m = _draw_mask(call.mask_shape, call.p, call.seed, call.offset)
+        _apply_broadcast(x, y, m, call.mask_shape, call.p)
+        return v.returned(y, out), masks.stored(m, call.mask_format)
+    mask_bool, mask_bits = masks.new_mask(call.mask_format, x.shape)
+    _regen(x, y, MODES[call.mask_format], EMPTY_BOOL if mask_bool is None else mask_bool,
+           EMPTY_BITS if mask_bits is None else mask_bits, call.seed, call.offset, call.p)
+    mask = mask_bits if mask_bool is None else mask_bool.reshape(x.shape)
     return v.returned(y, out), mask
 
 
 def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None, noise_shape=None):
     """``grad_x = (grad_y * m) * scale`` on the CPU; same contract as :func:`reference.dropout_backward`."""
-    g, p, seed, offset, dx_view, noise_shape = v.numpy_backward_args(grad_y, p, mask, seed, offset, out,
-                                                                     noise_shape)
+    g, call, mask, fmt, dx_view = v.numpy_backward_args(grad_y, p, mask, seed, offset, out, noise_shape)
     dx = np.empty_like(g) if dx_view is None else dx_view
-    fmt = None
-    if mask is not None:
-        mask, fmt = v.as_mask_array(mask, g.shape, noise_shape)
-    if noise_shape is not None and noise_shape != g.shape:
+    if call.broadcast:
         if fmt is None:
-            m = _draw_mask(noise_shape, p, seed, offset)
+            m = _draw_mask(call.mask_shape, call.p, call.seed, call.offset)
         else:
-            m = mask if fmt == "bool" else unpack_bits(mask, noise_shape)
-        _apply_broadcast(g, dx, m, noise_shape, p)
-        return v.returned(dx, out)
-    if fmt is None:
-        _regen(g, dx, MODE_NONE, EMPTY_BOOL, EMPTY_BITS, seed, offset, p)
-        return v.returned(dx, out)
-    half = half_code(g.dtype)
-    if fmt == "bool":
-        _run(g, dx, ("bool", half), np.ascontiguousarray(mask).reshape(-1), _scale(p, g.dtype),
-             units=(g.size + TILE - 1) // TILE)
+            m = masks.kept_of(mask, fmt, call.mask_shape)
+        _apply_broadcast(g, dx, m, call.mask_shape, call.p)
+    elif fmt is None:
+        _regen(g, dx, MODE_NONE, EMPTY_BOOL, EMPTY_BITS, call.seed, call.offset, call.p)
     else:
-        _run(g, dx, ("bits", half), np.ascontiguousarray(mask), _scale(p, g.dtype),
+        _run(g, dx, (fmt, half_code(g.dtype)), np.ascontiguousarray(mask).reshape(-1), _scale(call.p, g.dtype),
              units=(g.size + TILE - 1) // TILE)
     return v.returned(dx, out)

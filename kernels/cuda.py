@@ -13,7 +13,11 @@ arithmetic; Philox runs on 32-bit words (one ``mul.wide.u32`` per product).
 
 Inputs: NumPy arrays (copied to the device and back: results are NumPy) or C-contiguous
 device arrays (anything with ``__cuda_array_interface__``: results are numba device arrays,
-no host round trip). float32 and float64.
+no host round trip). float32 and float64, and float16 and bfloat16 as their ``uint16``
+patterns, widened exactly to float32 and rounded once back (reference/half.py).
+
+The argument checks are reference/validate.py's front end; this module adds the device-array
+layer (C-contiguous device arrays, ``out`` on the device, the overlap rule on their memory).
 """
 
 from __future__ import annotations
@@ -21,18 +25,27 @@ from __future__ import annotations
 import contextlib
 import functools
 import warnings
+from typing import Any
 
 import numpy as np
-from numba import config, cuda
+from numba import cuda as numba_cuda
 
+from reference import masks, vocab
 from reference import validate as v
-from reference.half import HALF_NONE, compute_dtype, half_code, make_codecs
+from reference.half import compute_dtype, half_code, make_codecs, make_dropped
+from reference.masks import MODE_BITS, MODE_BOOL, MODE_NONE, MODES
 from reference.noise import broadcast_layout
-from reference.stream import MASK32, SHIFT32, keep_threshold, make_philox, scale_for, split_seed
+from reference.overlap import check_out_memory
+from reference.stream import SHIFT32, keep_threshold, make_philox, make_positions, scale_for, split_seed
+
+# Numba's stubs type the kernel language as Python (``cuda.threadIdx.x`` a property of a class,
+# ``cuda.grid`` an intrinsic's typing function); what compiled code means is typed by Numba.
+cuda: Any = numba_cuda
 
 NAME = "cuda"
-SIMULATED = bool(config.ENABLE_CUDASIM)
-
+SIMULATED = vocab.cuda_simulated()
+#: What this backend takes, in its error messages.
+ARRAYS = "a NumPy array or a device array"
 
 
 @cuda.jit(device=True, inline=True)
@@ -43,7 +56,9 @@ def _mulhilo32(a, b):
     return np.uint32(prod >> SHIFT32), np.uint32(prod)
 
 
-_philox = cuda.jit(device=True, inline=True)(make_philox(_mulhilo32, np.uint32))
+#: reference/stream.py's Philox round (on 32-bit words) and position map, as device functions.
+philox = cuda.jit(device=True, inline=True)(make_philox(_mulhilo32, np.uint32))
+block_and_lane, counter, block_span = make_positions(cuda.jit(device=True, inline=True))
 
 if SIMULATED:  # the simulator runs Python on NumPy scalars, and has no libdevice bit casts
     def _as_float32(bits):
@@ -62,21 +77,12 @@ else:
     def _as_bits32(value):
         return np.uint32(libdevice.float_as_int(value))
 
-_to_f32, _from_f32 = (cuda.jit(device=True, inline=True)(f) for f in make_codecs(_as_float32, _as_bits32))
-
-
-@cuda.jit(device=True, inline=True)
-def _dropped(xv, keep, one, zero, scale, half):
-    """One output element: ``(x * m) * scale``, through float32 for a 16-bit pattern."""
-    if half == HALF_NONE:
-        return (xv * (one if keep else zero)) * scale
-    return _from_f32((_to_f32(xv, half) * (one if keep else zero)) * scale, half)
-
-MODE_NONE, MODE_BOOL, MODE_BITS = 0, 1, 2
-MODES = {None: MODE_NONE, "bool": MODE_BOOL, "bits": MODE_BITS}
+#: reference/half.py's codecs, and its output element rule, as device functions.
+to_f32, from_f32 = (cuda.jit(device=True, inline=True)(f) for f in make_codecs(_as_float32, _as_bits32))
+_dropped = cuda.jit(device=True, inline=True)(make_dropped(to_f32, from_f32))
 
 # Launch shape: any values give the same bits (tested); these are the fast ones on an H100.
-_launch = {"threads_per_block": 32 if SIMULATED else 128, "elements_per_thread": 4 if SIMULATED else 16,
+_launch: dict[str, Any] = {"threads_per_block": 32 if SIMULATED else 128, "elements_per_thread": 4 if SIMULATED else 16,
            "max_blocks": None}
 
 
@@ -103,7 +109,7 @@ def is_available() -> bool:
     return SIMULATED or cuda.is_available()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _kernel(tpb: int, ept: int, mode: int, regenerate: bool, dtype, half: int):
     """Compile one specialization; every argument is a constant, so dead paths vanish.
 
@@ -140,16 +146,11 @@ def _kernel(tpb: int, ept: int, mode: int, regenerate: bool, dtype, half: int):
                     xs[k] = x[np.uint64(start + e)]
             skip = 0
             if regenerate:
-                g0 = offset + np.uint64(start)
-                first_block = g0 >> np.uint64(2)
-                last_block = (g0 + np.uint64(count - 1)) >> np.uint64(2)
-                n_blocks = np.int64(last_block - first_block) + 1
-                skip = np.int64(g0 & np.uint64(3))
+                first_block, n_blocks, skip = block_span(offset + np.uint64(start), count)
                 blk = j
                 while blk < n_blocks:
-                    b = first_block + np.uint64(blk)
-                    r0, r1, r2, r3 = _philox(np.uint32(b & MASK32), np.uint32(b >> SHIFT32),
-                                             np.uint32(0), np.uint32(0), k0, k1)
+                    c0, c1 = counter(first_block + np.uint64(blk))
+                    r0, r1, r2, r3 = philox(np.uint32(c0), np.uint32(c1), np.uint32(0), np.uint32(0), k0, k1)
                     w = np.uint64(4 * blk)
                     words[w] = r0
                     words[w + np.uint64(1)] = r1
@@ -188,7 +189,7 @@ def _kernel(tpb: int, ept: int, mode: int, regenerate: bool, dtype, half: int):
     return kernel
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _broadcast_kernel(dtype, half: int, from_bits: bool):
     """``y = (x * M[i']) * scale`` for a ``noise_shape`` mask ``M`` (bool, or packed bits):
     ``dims`` are x's merged axes and ``mstrides`` their strides in ``M`` (0 where shared)."""
@@ -214,9 +215,9 @@ def _broadcast_kernel(dtype, half: int, from_bits: bool):
     return kernel
 
 
-# --- host side ---------------------------------------------------------------------
+# --- host side: the device-array layer over reference/validate.py's front end ----------------
 
-_dummy = {}
+_dummy: dict = {}
 
 
 def _empty_device(dtype):
@@ -225,43 +226,30 @@ def _empty_device(dtype):
     return _dummy[dtype]
 
 
-def _is_device(a) -> bool:
-    # The simulator's fake device arrays carry __cuda_ndarray__ but no __cuda_array_interface__.
+def is_device_array(a) -> bool:
+    """A device array: ``__cuda_array_interface__``, or the simulator's stand-in (which carries
+    ``__cuda_ndarray__`` instead)."""
     return hasattr(a, "__cuda_array_interface__") or hasattr(a, "__cuda_ndarray__")
 
 
 def _as_device(a, name):
     """(device array, came_from_host) for a NumPy or ``__cuda_array_interface__`` array."""
-    if _is_device(a):
+    if is_device_array(a):
         d = a if hasattr(a, "copy_to_host") else cuda.as_cuda_array(a)  # numba's own, or a foreign one
         if d.size and not d.is_c_contiguous():
             raise ValueError(f"{name} must be C-contiguous on the device (copy it first, e.g. .copy())")
         return d, False
-    v.refuse_masked(a, name)
-    return np.asarray(a), True  # a base-class view: no subclass semantics reach the copy
+    return v.as_numpy(a, name), True  # a base-class view: no subclass semantics reach the copy
 
 
-def _span(d):
-    iface = d.__cuda_array_interface__ if hasattr(d, "__cuda_array_interface__") else d._ary.__array_interface__
-    ptr = iface["data"][0]
-    return ptr, ptr + d.size * d.dtype.itemsize
-
-
-def _check_device_out(out, shape, dtype, inputs):
+def _check_device_out(out, like, masks_=()):
+    """``out`` for device input: a device array of ``like``'s shape and dtype, and the shared
+    overlap rule (reference/overlap.py) on the device memory."""
     d, host = _as_device(out, "out")
     if host:
         raise TypeError("out must be a device array when the input is a device array")
-    if tuple(d.shape) != tuple(shape) or d.dtype != dtype:
-        raise ValueError(f"out must have shape {tuple(shape)} and dtype {dtype}, got {tuple(d.shape)} and {d.dtype}")
-    lo, hi = _span(d)
-    for k, a in enumerate(inputs):
-        if a is not None and a.size and d.size:
-            alo, ahi = _span(a)
-            if k == 0 and (alo, ahi) == (lo, hi):
-                continue  # out is the input itself: in place
-            if lo < ahi and alo < hi:
-                raise ValueError("out must be the input itself (in place) or not overlap it" if k == 0
-                                 else "out must not overlap the mask")
+    v.check_out_like(like.shape, like.dtype, d.shape, d.dtype)
+    check_out_memory(d, like, masks_)
     return d
 
 
@@ -299,12 +287,6 @@ def _quiet_simulator():
         yield
 
 
-def _prepare(x, name):
-    d, host = _as_device(x, name)
-    v.check_float_dtype(d.dtype, name)
-    return d, host
-
-
 def _bits16(a, dtype):
     """Flat storage of a 16-bit float array as ``uint16`` (numba has no bfloat16 type)."""
     return a.view(np.uint16) if half_code(dtype) else a
@@ -317,36 +299,49 @@ def _to_host(y_dev, like, out_view):
     return y
 
 
-def _merged(shape, noise_shape):
-    dims, mstrides = broadcast_layout(shape, noise_shape)
-    return cuda.to_device(dims), cuda.to_device(mstrides)
-
-
-def _apply_broadcast(x_flat, y_flat, mask_dev, from_bits, shape, noise_shape, p, dtype):
+def _apply_broadcast(x_flat, y_flat, mask_dev, from_bits, call):
     n = x_flat.size
     if n == 0:
         return
-    dims, mstrides = _merged(shape, noise_shape)
-    work = compute_dtype(dtype)
-    kernel = _broadcast_kernel(x_flat.dtype, half_code(dtype), from_bits)
+    dims, mstrides = (cuda.to_device(a) for a in broadcast_layout(call.shape, call.noise_shape))
+    work = compute_dtype(call.dtype)
+    kernel = _broadcast_kernel(x_flat.dtype, half_code(call.dtype), from_bits)
     tpb = _launch["threads_per_block"]
     blocks = min((n + tpb - 1) // tpb, 1024 if SIMULATED else 65535)
     with _quiet_simulator():
-        kernel[blocks, tpb](x_flat, y_flat, mask_dev, dims, mstrides, np.int64(n), scale_for(p, work),
+        kernel[blocks, tpb](x_flat, y_flat, mask_dev, dims, mstrides, np.int64(n), scale_for(call.p, work),
                             work.type(1), work.type(0))
 
 
-def _draw_mask(n_mask, fmt, seed, offset, p):
-    """The ``noise_shape`` mask alone on the device: bool, or packed bits."""
+def _draw_mask(call, fmt):
+    """The ``noise_shape`` mask alone on the device, in format ``fmt`` ("bool" or "bits"), 1-D."""
+    n_mask = call.n_mask
     dummy = cuda.device_array(max(n_mask, 1), dtype=np.float32)[:n_mask]
     scratch = cuda.device_array(max(n_mask, 1), dtype=np.float32)[:n_mask]
-    if fmt == "bits":
-        m = cuda.device_array(v.n_mask_bytes(n_mask), dtype=np.uint8)
-        _launch_kernel(MODE_BITS, True, dummy, scratch, None, m, seed, offset, p, np.dtype(np.float32))
-    else:
-        m = cuda.device_array(n_mask, dtype=np.bool_)
-        _launch_kernel(MODE_BOOL, True, dummy, scratch, m, None, seed, offset, p, np.dtype(np.float32))
-    return m
+    m_bool, m_bits = masks.new_mask(fmt, call.mask_shape, cuda.device_array)
+    _launch_kernel(MODES[fmt], True, dummy, scratch, m_bool, m_bits, call.seed, call.offset, call.p,
+                   np.dtype(np.float32))
+    return m_bits if m_bool is None else m_bool
+
+
+def _device_input(a, host):
+    """The flat device array a kernel reads (a copy of host input)."""
+    flat = np.ascontiguousarray(a).reshape(-1) if host else a.reshape(a.size)
+    return cuda.to_device(_bits16(flat, a.dtype)) if host else _bits16(flat, a.dtype)
+
+
+def _device_output(d, host, out):
+    """The flat device array a kernel writes: a new one, or the device ``out``."""
+    if host or out is None:
+        return cuda.device_array(d.size, dtype=np.uint16 if half_code(d.dtype) else d.dtype)
+    return _bits16(out.reshape(d.size), d.dtype)
+
+
+def _result(y_dev, d, host, out, out_view):
+    """What a call returns: NumPy for host input (into ``out``), else a device array."""
+    if host:
+        return v.returned(_to_host(y_dev, d, out_view), out)
+    return out if out is not None else _typed(y_dev, d).reshape(d.shape)
 
 
 def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", out=None, noise_shape=None):
@@ -355,44 +350,35 @@ def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", 
     NumPy in, NumPy out; device array in, numba device arrays out (``out`` must then be a
     device array too; it may be ``x`` itself).
     """
-    d, host = _prepare(x, "x")
-    p = v.check_p(p)
-    training = v.check_training(training)
-    mask_format = v.check_mask_format(mask_format)
-    noise_shape = v.check_noise_shape(noise_shape, d.shape)
-    n_mask = v.n_mask_elements(d.shape, noise_shape)
-    seed, offset = v.check_seed_offset(seed, offset, n_mask)
+    d, host = _as_device(x, "x")
+    call = v.forward_call(d.dtype, d.shape, p, seed, offset, training, mask_format, noise_shape)
+    out_view = None
     if host:
         out_view = v.check_out(out, d)
-        x_dev = cuda.to_device(_bits16(np.ascontiguousarray(d).reshape(-1), d.dtype))
-    else:
-        out = out_view = None if out is None else _check_device_out(out, d.shape, d.dtype, [d])
-        x_dev = _bits16(d.reshape(d.size), d.dtype)
-    y_dev = (cuda.device_array(d.size, dtype=x_dev.dtype) if (host or out is None)
-             else _bits16(out.reshape(d.size), d.dtype))
+    elif out is not None:
+        out = _check_device_out(out, d)
+    x_dev = _device_input(d, host)
+    y_dev = _device_output(d, host, out)
     mask = None
-    mshape = d.shape if noise_shape is None else noise_shape
-    if not training:
+    if not call.training:
         y_dev.copy_to_device(x_dev)
-    elif noise_shape is not None and noise_shape != d.shape:
-        m_bool = _draw_mask(n_mask, "bool", seed, offset, p)
-        _apply_broadcast(x_dev, y_dev, m_bool, False, d.shape, noise_shape, p, d.dtype)
-        mask = {"bool": m_bool, "bits": _draw_mask(n_mask, "bits", seed, offset, p) if mask_format == "bits"
-                else None, None: None}[mask_format]
+    elif call.broadcast:
+        m_bool = _draw_mask(call, "bool")
+        _apply_broadcast(x_dev, y_dev, m_bool, False, call)
+        mask = m_bool if call.mask_format == "bool" else None
+        if call.mask_format == "bits":
+            mask = _draw_mask(call, "bits")
     else:
-        mask_bool = cuda.device_array(d.size, dtype=np.bool_) if mask_format == "bool" else None
-        mask_bits = cuda.device_array(v.n_mask_bytes(d.size), dtype=np.uint8) if mask_format == "bits" else None
-        _launch_kernel(MODES[mask_format], True, x_dev, y_dev, mask_bool, mask_bits, seed, offset, p, d.dtype)
-        mask = mask_bool if mask_bool is not None else mask_bits
-    if host:
-        if mask is not None:
+        mask_bool, mask_bits = masks.new_mask(call.mask_format, call.shape, cuda.device_array)
+        _launch_kernel(MODES[call.mask_format], True, x_dev, y_dev, mask_bool, mask_bits, call.seed, call.offset,
+                       call.p, call.dtype)
+        mask = mask_bits if mask_bool is None else mask_bool
+    if mask is not None:
+        if host:
             mask = mask.copy_to_host()
-            if mask_format == "bool":
-                mask = mask.reshape(mshape)
-        return v.returned(_to_host(y_dev, d, out_view), out), mask
-    if mask is not None and mask_format == "bool":
-        mask = mask.reshape(mshape)
-    return (out if out is not None else _typed(y_dev, d).reshape(d.shape)), mask
+        if call.mask_format == "bool":
+            mask = mask.reshape(call.mask_shape)
+    return _result(y_dev, d, host, out, out_view), mask
 
 
 def _typed(y_dev, like):
@@ -402,39 +388,36 @@ def _typed(y_dev, like):
 
 def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None, noise_shape=None):
     """``grad_x = (grad_y * m) * scale`` on the GPU; same contract as :func:`reference.dropout_backward`."""
-    d, host = _prepare(grad_y, "grad_y")
-    p = v.check_p(p)
-    noise_shape = v.check_noise_shape(noise_shape, d.shape)
-    n_mask = v.n_mask_elements(d.shape, noise_shape)
-    seed, offset = v.check_backward_source(mask, seed, offset, n_mask)
-    mshape = d.shape if noise_shape is None else noise_shape
-    mask_bool = mask_bits = None
+    d, host = _as_device(grad_y, "grad_y")
+    call = v.backward_call(d.dtype, d.shape, p, mask, seed, offset, noise_shape)
+    mask_bool = mask_bits = host_mask = None
     mode = MODE_NONE
     if mask is not None:
-        if not (isinstance(mask, np.ndarray) or _is_device(mask)):
-            raise TypeError(f"mask must be an array of dtype bool or uint8, got {type(mask).__name__}")
-        dm, _ = _as_device(mask, "mask")
-        what = "the gradient's shape" if noise_shape is None else "shape noise_shape ="
-        fmt = v.mask_format_of(dm.shape, dm.dtype, mshape, n_mask, what)
-        dm = cuda.to_device(np.ascontiguousarray(dm).reshape(-1)) if isinstance(dm, np.ndarray) else dm.reshape(dm.size)
+        if not (isinstance(mask, np.ndarray) or is_device_array(mask)):
+            raise v.mask_type_error(mask, ARRAYS)
+        dm, mask_on_host = _as_device(mask, "mask")
+        fmt = call.stored_mask_format(dm.shape, dm.dtype)
+        if mask_on_host:
+            host_mask = dm
+            dm = cuda.to_device(np.ascontiguousarray(dm).reshape(-1))
+        else:
+            dm = dm.reshape(dm.size)
         mode = MODES[fmt]
         mask_bool, mask_bits = (dm, None) if fmt == "bool" else (None, dm)
+    out_view = None
     if host:
-        out_view = v.check_out(out, d, "out", np.asarray(mask) if isinstance(mask, np.ndarray) else None)
-        g_dev = cuda.to_device(_bits16(np.ascontiguousarray(d).reshape(-1), d.dtype))
-    else:
-        out = out_view = None if out is None else _check_device_out(out, d.shape, d.dtype, [d, mask_bool, mask_bits])
-        g_dev = _bits16(d.reshape(d.size), d.dtype)
-    dx_dev = (cuda.device_array(d.size, dtype=g_dev.dtype) if (host or out is None)
-              else _bits16(out.reshape(d.size), d.dtype))
-    if noise_shape is not None and noise_shape != d.shape:
+        out_view = v.check_out(out, d, "out", host_mask)
+    elif out is not None:
+        out = _check_device_out(out, d, (mask_bool, mask_bits))
+    g_dev = _device_input(d, host)
+    dx_dev = _device_output(d, host, out)
+    if call.broadcast:
         if mask is None:
-            m, from_bits = _draw_mask(n_mask, "bool", seed, offset, p), False
+            m, from_bits = _draw_mask(call, "bool"), False
         else:
             m, from_bits = (mask_bool, False) if mask_bits is None else (mask_bits, True)
-        _apply_broadcast(g_dev, dx_dev, m, from_bits, d.shape, noise_shape, p, d.dtype)
+        _apply_broadcast(g_dev, dx_dev, m, from_bits, call)
     else:
-        _launch_kernel(mode, mask is None, g_dev, dx_dev, mask_bool, mask_bits, seed or 0, offset, p, d.dtype)
-    if host:
-        return v.returned(_to_host(dx_dev, d, out_view), out)
-    return out if out is not None else _typed(dx_dev, d).reshape(d.shape)
+        _launch_kernel(mode, mask is None, g_dev, dx_dev, mask_bool, mask_bits, call.seed or 0, call.offset, call.p,
+                       call.dtype)
+    return _result(dx_dev, d, host, out, out_view)

@@ -2,9 +2,9 @@
 chunking and wherever each chunk runs.
 
 ``dropout_forward`` / ``dropout_backward`` take and return Dask arrays, lazily, with the
-signature of every backend plus ``kernel=`` (the per-chunk backend: ``"cpu"`` by default,
-``"reference"`` or ``"cuda"``). The contract is docs/RNG_STREAM.md; docs/DASK.md explains this
-module.
+signature of every backend plus ``chunk_backend=`` (the backend each chunk runs on: ``"cpu"``
+by default, ``"reference"`` or ``"cuda"``; ``kernel=`` is its deprecated old name). The
+contract is docs/RNG_STREAM.md; docs/DASK.md explains this module.
 
 How a chunk finds its stream positions: the element at logical C-order index ``i`` of the
 *whole* array takes position ``offset + i``. A block covers a box of the array; merging the
@@ -33,17 +33,21 @@ from __future__ import annotations
 
 import functools
 import math
-
-import numpy as np
+import warnings
+from typing import Any
 
 import dask.array as da
+import numpy as np
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
+from reference import masks
 from reference import validate as v
 
 NAME = "dask"
-KERNELS = ("cpu", "reference", "cuda")
+CHUNK_BACKENDS = ("cpu", "reference", "cuda")
+#: What this backend takes for a stored mask, in its error messages.
+ARRAYS = "a dask array (or a NumPy array)"
 
 
 # --- where a block lies in the stream -------------------------------------------------
@@ -89,19 +93,19 @@ def mask_location(location, shape, noise_shape):
 # --- per-chunk kernels (they run on the workers) ---------------------------------------
 
 
-def _backend(kernel):
+def _backend(chunk_backend):
     import kernels
 
-    return kernels.get_backend(kernel)
+    return kernels.get_backend(chunk_backend)
 
 
-def _keep_runs(kernel, starts, run_len, p, seed, like):
+def _keep_runs(chunk_backend, starts, run_len, p, seed, like):
     """Bool keep mask ``(n_runs, run_len)`` of runs starting at ``starts`` (uint64)."""
-    if kernel == "cpu":
+    if chunk_backend == "cpu":
         from . import cpu
 
         return cpu.keep_runs(starts, run_len, p, seed)
-    if kernel == "cuda":
+    if chunk_backend == "cuda":
         return _cuda_keep_runs(starts, run_len, p, seed, like)
     from reference.stream import keep_threshold, words_for_positions
 
@@ -109,7 +113,7 @@ def _keep_runs(kernel, starts, run_len, p, seed, like):
     return words_for_positions(g, seed) < keep_threshold(p)
 
 
-def _forward_block(x, p, seed, offset, mask_format, kernel, noise_shape=None, block_info=None):
+def _forward_block(x, p, seed, offset, mask_format, chunk_backend, noise_shape=None, block_info=None):
     """One block of the forward (or of backward without a stored mask: ``mask_format=None``).
     Returns ``y``, or ``(y, mask)`` when a mask is stored (with ``noise_shape``, the block's
     box of the small mask)."""
@@ -122,35 +126,33 @@ def _forward_block(x, p, seed, offset, mask_format, kernel, noise_shape=None, bl
     mask_shape = x.shape if block_ns is None else block_ns
     if x.size == 0 or n_runs * run_len == 0:
         y = np.empty(x.shape, dtype=x.dtype)
-        mask = {None: None, "bool": np.zeros(mask_shape, dtype=np.bool_),
-                "bits": np.zeros(v.n_mask_bytes(math.prod(mask_shape)), dtype=np.uint8)}[mask_format]
+        mask = masks.stored(np.zeros(mask_shape, dtype=np.bool_), mask_format)
     elif n_runs == 1:  # one contiguous range of positions: the backend itself, at its offset
-        y, mask = _backend(kernel).dropout_forward(x, p, seed=seed, offset=int(starts[0]), mask_format=mask_format,
-                                                   **ns_kw)
+        y, mask = _backend(chunk_backend).dropout_forward(x, p, seed=seed, offset=int(starts[0]),
+                                                          mask_format=mask_format, **ns_kw)
     elif mask_format == "bits":  # refused when the graph is built; a guard for hand-made graphs
         raise ValueError("mask_format='bits' needs blocks that are each one run of positions")
-    elif kernel == "cpu" and block_ns is None:  # the fused compiled entry
+    elif chunk_backend == "cpu" and block_ns is None:  # the fused compiled entry
         from . import cpu
 
-        y2, mask = cpu.dropout_runs(x.reshape(n_runs, run_len), starts, p, seed,
-                                         store_mask=mask_format == "bool")
+        y2, mask = cpu.dropout_runs(x.reshape(n_runs, run_len), starts, p, seed, store_mask=mask_format == "bool")
         y = y2.reshape(x.shape)
         mask = None if mask is None else mask.reshape(x.shape)
     else:  # keep mask of the runs, then the backend's apply from a stored mask: (x * m) * scale
-        mask = _keep_runs(kernel, starts, run_len, p, seed, x).reshape(mask_shape)
-        y = _backend(kernel).dropout_backward(x, p, mask=mask, **ns_kw)
+        mask = _keep_runs(chunk_backend, starts, run_len, p, seed, x).reshape(mask_shape)
+        y = _backend(chunk_backend).dropout_backward(x, p, mask=mask, **ns_kw)
         if mask_format is None:
             mask = None
     return y if mask_format is None else (y, mask)
 
 
-def _backward_mask_block(g, mask, p, kernel, noise_shape=None):
+def _backward_mask_block(g, mask, p, chunk_backend, noise_shape=None):
     """One block of backward from a stored mask block (bool of the mask block's shape, or its
     bits); ``noise_shape``: the mask block's shape, when the mask is smaller than ``g``."""
     if g.size == 0:
         return np.empty(g.shape, dtype=g.dtype)
     ns_kw = {} if noise_shape is None else {"noise_shape": noise_shape}
-    return _backend(kernel).dropout_backward(g, p, mask=mask, **ns_kw)
+    return _backend(chunk_backend).dropout_backward(g, p, mask=mask, **ns_kw)
 
 
 def _unpack(bits):
@@ -172,22 +174,18 @@ def _copy(x):
 # --- CUDA runs: a small kernel that writes the keep mask of runs, then kernels.cuda applies it
 
 
-cuda = None  # numba.cuda, imported by the first CUDA call (a module global, so the simulator can stand in)
+#: numba.cuda (typed Any: see kernels/cuda.py), set by the first CUDA call; a module global, which
+#: the CUDA simulator replaces by its per-thread stand-in while a kernel runs.
+cuda: Any = None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cuda_runs_kernel():
+    """kernels.cuda's Philox and position map (reference/stream.py's), over runs of positions."""
     global cuda
-    from numba import cuda
+    from . import cuda as gpu
 
-    from reference.stream import MASK32, SHIFT32, make_philox
-
-    @cuda.jit(device=True, inline=True)
-    def mulhilo32(a, b):
-        prod = np.uint64(a) * np.uint64(b)
-        return np.uint32(prod >> SHIFT32), np.uint32(prod)
-
-    philox = cuda.jit(device=True, inline=True)(make_philox(mulhilo32, np.uint32))
+    cuda = gpu.cuda
 
     @cuda.jit
     def keep_kernel(mask, starts, run_len, n, k0, k1, t):
@@ -195,11 +193,9 @@ def _cuda_runs_kernel():
         stride = cuda.gridsize(1)
         while i < n:
             r = i // run_len
-            g = starts[r] + np.uint64(i - r * run_len)
-            b = g >> np.uint64(2)
-            w0, w1, w2, w3 = philox(np.uint32(b & MASK32), np.uint32(b >> SHIFT32), np.uint32(0), np.uint32(0),
-                                    k0, k1)
-            lane = g & np.uint64(3)
+            b, lane = gpu.block_and_lane(starts[r] + np.uint64(i - r * run_len))
+            c0, c1 = gpu.counter(b)
+            w0, w1, w2, w3 = gpu.philox(np.uint32(c0), np.uint32(c1), np.uint32(0), np.uint32(0), k0, k1)
             w = w0 if lane == 0 else (w1 if lane == 1 else (w2 if lane == 2 else w3))
             mask[i] = np.uint64(w) < t
             i += stride
@@ -213,6 +209,8 @@ def _cuda_keep_runs(starts, run_len, p, seed, like):
 
     from reference.stream import keep_threshold, split_seed
 
+    from . import cuda as gpu
+
     n = starts.size * run_len
     mask = cuda.device_array(n, dtype=np.bool_)
     k0, k1 = (np.uint32(k) for k in split_seed(seed))
@@ -221,8 +219,7 @@ def _cuda_keep_runs(starts, run_len, p, seed, like):
     _cuda_runs_kernel()[blocks, tpb](mask, cuda.to_device(np.ascontiguousarray(starts)), np.int64(run_len),
                                      np.int64(n), k0, k1, keep_threshold(p))
     mask = mask.reshape(starts.size, run_len)
-    on_device = hasattr(like, "__cuda_array_interface__") or hasattr(like, "__cuda_ndarray__")
-    return mask if on_device else mask.copy_to_host()
+    return mask if gpu.is_device_array(like) else mask.copy_to_host()
 
 
 # --- graph building -------------------------------------------------------------------
@@ -237,17 +234,25 @@ def _check_dask(a, name):
     return a
 
 
-def _check_kernel(kernel):
-    if not isinstance(kernel, str):
-        raise TypeError(f"kernel must be one of {KERNELS}, got {type(kernel).__name__}")
-    if kernel not in KERNELS:
-        raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+_UNSET = object()
+
+
+def _check_chunk_backend(chunk_backend, kernel=_UNSET):
+    """``chunk_backend``, checked; ``kernel`` is its deprecated old name."""
+    if kernel is not _UNSET:
+        warnings.warn("kernel= is deprecated: it names the backend each chunk runs on; use chunk_backend=",
+                      DeprecationWarning, stacklevel=3)
+        chunk_backend = kernel
+    if not isinstance(chunk_backend, str):
+        raise TypeError(f"chunk_backend must be one of {CHUNK_BACKENDS}, got {type(chunk_backend).__name__}")
+    if chunk_backend not in CHUNK_BACKENDS:
+        raise ValueError(f"chunk_backend must be one of {CHUNK_BACKENDS}, got {chunk_backend!r}")
     import kernels
 
-    if kernel not in kernels.BACKENDS:
-        raise ValueError(f"kernel={kernel!r} is not available here (no GPU, no CUDA simulator, or numba-cuda "
-                         "missing); use kernel='cpu'")
-    return kernel
+    if chunk_backend not in kernels.BACKENDS:
+        raise ValueError(f"chunk_backend={chunk_backend!r} is not available here (no GPU, no CUDA simulator, or "
+                         "numba-cuda missing); use chunk_backend='cpu'")
+    return chunk_backend
 
 
 def _check_out(out):
@@ -289,7 +294,7 @@ class _Layout:
 
     def __init__(self, shape, chunks, noise_shape):
         self.shape = tuple(shape)
-        self.noise_shape = None if noise_shape is None or tuple(noise_shape) == self.shape else tuple(noise_shape)
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)  # None: nothing shared
         self.mshape = self.shape if self.noise_shape is None else self.noise_shape
         self.shared = tuple(d for d in range(len(shape)) if self.mshape[d] != self.shape[d])
         self.mchunks = tuple((1,) if d in self.shared else tuple(c) for d, c in enumerate(chunks))
@@ -311,6 +316,9 @@ def _mask_array(pair, layout, mask_format, prefix):
     shared axis the first block's), as an array of the mask's shape, or packed bits in C
     block order (1-D)."""
     mblocks = list(np.ndindex(*[len(c) for c in layout.mchunks]))
+    dsk: dict[Any, Any]
+    chunks: tuple
+    dtype: type[np.generic]
     if mask_format == "bool":
         name = f"{prefix}-mask-{tokenize(pair.name, layout.mchunks)}"
         dsk = {(name,) + j: (_second, (pair.name,) + j) for j in mblocks}
@@ -327,10 +335,10 @@ def _meta(ndim, dtype):
     return np.empty((0,) * ndim, dtype=dtype)
 
 
-def _regen_graph(x, p, seed, offset, mask_format, kernel, layout, name):
-    fn = functools.partial(_forward_block, p=p, seed=seed, offset=offset, mask_format=mask_format, kernel=kernel,
-                           noise_shape=layout.noise_shape)
-    token = tokenize(x.name, p, seed, offset, mask_format, kernel, layout.noise_shape)
+def _regen_graph(x, call, mask_format, chunk_backend, layout, name):
+    fn = functools.partial(_forward_block, p=call.p, seed=call.seed, offset=call.offset, mask_format=mask_format,
+                           chunk_backend=chunk_backend, noise_shape=layout.noise_shape)
+    token = tokenize(x.name, call.p, call.seed, call.offset, mask_format, chunk_backend, layout.noise_shape)
     if mask_format is None:
         return da.map_blocks(fn, x, dtype=x.dtype, meta=_meta(x.ndim, x.dtype), name=f"{name}-{token}"), None
     pair = da.map_blocks(fn, x, dtype=object, meta=_meta(x.ndim, object), name=f"{name}-pair-{token}")
@@ -339,29 +347,25 @@ def _regen_graph(x, p, seed, offset, mask_format, kernel, layout, name):
 
 
 def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", out=None, noise_shape=None,
-                    kernel="cpu"):
+                    chunk_backend="cpu", kernel=_UNSET):
     """Inverted dropout of the Dask array ``x``, lazily: ``(y, mask)`` as Dask arrays, bit for bit
-    the reference's on the whole array whatever the chunking. ``kernel`` is the per-chunk
-    backend (``"cpu"``, ``"reference"``, ``"cuda"``). With ``noise_shape`` the mask has that
-    shape (chunked as ``x`` along the independent axes, one chunk along the shared ones)."""
+    the reference's on the whole array whatever the chunking. ``chunk_backend`` is the backend
+    each chunk runs on (``"cpu"``, ``"reference"``, ``"cuda"``; ``kernel=`` is its deprecated
+    old name). With ``noise_shape`` the mask has that shape (chunked as ``x`` along the
+    independent axes, one chunk along the shared ones)."""
     x = _check_dask(x, "x")
-    v.check_float_dtype(x.dtype, "x")
-    p = v.check_p(p)
-    training = v.check_training(training)
-    mask_format = v.check_mask_format(mask_format)
-    noise_shape = v.check_noise_shape(noise_shape, x.shape)
-    seed, offset = v.check_seed_offset(seed, offset, v.n_mask_elements(x.shape, noise_shape))
+    call = v.forward_call(x.dtype, x.shape, p, seed, offset, training, mask_format, noise_shape)
     _check_out(out)
-    kernel = _check_kernel(kernel)
-    if not training:
-        return da.map_blocks(_copy, x, dtype=x.dtype, meta=x._meta), None
-    layout = _Layout(x.shape, x.chunks, noise_shape)
-    if mask_format == "bits":
+    chunk_backend = _check_chunk_backend(chunk_backend, kernel)
+    if not call.training:
+        return da.map_blocks(_copy, x, dtype=x.dtype), None
+    layout = _Layout(x.shape, x.chunks, call.noise_shape if call.broadcast else None)
+    if call.mask_format == "bits":
         chunks = layout.bits_chunks()
         if isinstance(chunks, str):
             raise ValueError(f"mask_format='bits' is not possible with these chunks {layout.mchunks}: {chunks}; "
                              "use mask_format='bool' or None, or rechunk x")
-    return _regen_graph(x, p, seed, offset, mask_format, kernel, layout, "dropout-forward")
+    return _regen_graph(x, call, call.mask_format, chunk_backend, layout, "dropout-forward")
 
 
 def _as_dask_mask(mask, layout):
@@ -369,26 +373,23 @@ def _as_dask_mask(mask, layout):
         bool_like = mask.dtype == np.bool_ and mask.shape == layout.mshape
         return da.from_array(mask, chunks=layout.mchunks if bool_like else -1)
     if not isinstance(mask, da.Array):
-        raise TypeError(f"mask must be a dask array (or a NumPy array) of dtype bool or uint8, got {type(mask).__name__}")
+        raise v.mask_type_error(mask, ARRAYS)
     return _check_dask(mask, "mask")
 
 
-def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None, noise_shape=None, kernel="cpu"):
+def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None, noise_shape=None, chunk_backend="cpu",
+                     kernel=_UNSET):
     """``grad_x = (grad_y * m) * scale`` of the Dask array ``grad_y``, lazily, with ``m`` from a
     stored mask (Dask or NumPy, either format, any chunks) or regenerated from ``seed``/``offset``."""
     g = _check_dask(grad_y, "grad_y")
-    v.check_float_dtype(g.dtype, "grad_y")
-    p = v.check_p(p)
-    noise_shape = v.check_noise_shape(noise_shape, g.shape)
-    seed, offset = v.check_backward_source(mask, seed, offset, v.n_mask_elements(g.shape, noise_shape))
+    call = v.backward_call(g.dtype, g.shape, p, mask, seed, offset, noise_shape)
     _check_out(out)
-    kernel = _check_kernel(kernel)
-    layout = _Layout(g.shape, g.chunks, noise_shape)
+    chunk_backend = _check_chunk_backend(chunk_backend, kernel)
+    layout = _Layout(g.shape, g.chunks, call.noise_shape if call.broadcast else None)
     if mask is None:
-        return _regen_graph(g, p, seed, offset, None, kernel, layout, "dropout-backward")[0]
+        return _regen_graph(g, call, None, chunk_backend, layout, "dropout-backward")[0]
     mask = _as_dask_mask(mask, layout)
-    what = "the gradient's shape" if layout.noise_shape is None else "noise_shape"
-    fmt = v.mask_format_of(mask.shape, mask.dtype, layout.mshape, math.prod(layout.mshape), what)
+    fmt = call.stored_mask_format(mask.shape, mask.dtype)
     mblocks = list(np.ndindex(*[len(c) for c in layout.mchunks]))
     if fmt == "bits":
         chunks = layout.bits_chunks()
@@ -402,12 +403,13 @@ def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None, noi
             flat = {j: f for f, j in enumerate(mblocks)}
     if fmt == "bool":
         mask = mask.rechunk(layout.mchunks)
-    token = tokenize(g.name, mask.name, p, kernel, layout.noise_shape)
+    token = tokenize(g.name, mask.name, call.p, chunk_backend, layout.noise_shape)
     name = f"dropout-backward-{token}"
-    dsk = {}
+    dsk: dict[Any, Any] = {}
     for idx in np.ndindex(*g.numblocks):
         j = layout.mask_block(idx)
-        fn = functools.partial(_backward_mask_block, p=p, kernel=kernel, noise_shape=layout.block_noise_shape(j))
+        fn = functools.partial(_backward_mask_block, p=call.p, chunk_backend=chunk_backend,
+                               noise_shape=layout.block_noise_shape(j))
         dsk[(name,) + idx] = (fn, (g.name,) + idx, (mask.name,) + ((flat[j],) if fmt == "bits" else j))
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[g, mask])
     return da.Array(graph, name, chunks=g.chunks, dtype=g.dtype, meta=_meta(g.ndim, g.dtype))

@@ -25,7 +25,7 @@ import threading
 #: 2^11: 2.8 vs 3.9 us; 2^12: 4.7 vs 4.0 us; 2^13: 8.7 vs 6.2 us; 2^14: 17.2 vs 10.5 us;
 #: 2^16: 64.5 vs 33.7 us. The pool starts to pay at 2^12 and clearly from 2^13; below 2^13 a
 #: call never waits for a thread (on busy cores such a wait is a scheduler slice, ~8 ms).
-#: Regenerate with ``python -m bench.crossover``.
+#: Regenerate with ``python -m bench.studies.crossover``.
 PARALLEL_MIN = 1 << 13
 
 _lock = threading.Lock()  # held by the one call that is using the pool

@@ -6,11 +6,17 @@ Clear rather than fast: it computes the whole mask with vectorized Philox, then
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from . import masks
 from . import validate as v
 from .half import compute_dtype
-from .stream import MASK32, SHIFT32, keep_threshold, philox4x32_10, scale_for, split_seed
+from .masks import pack_bits, unpack_bits
+from .stream import block_span, counter, keep_threshold, philox4x32_10, scale_for, split_seed
+
+__all__ = ["dropout_backward", "dropout_forward", "keep_mask", "pack_bits", "stream_words", "unpack_bits"]
 
 NAME = "reference"
 CHUNK_BLOCKS = 1 << 20  # bounds the temporaries of the vectorized Philox
@@ -22,14 +28,13 @@ def stream_words(numel: int, seed: int, offset: int = 0) -> np.ndarray:
     if numel == 0:
         return words
     k0, k1 = split_seed(seed)
-    first_block = offset // 4
-    n_blocks = (offset + numel - 1) // 4 - first_block + 1
-    skip = offset - 4 * first_block  # positions of the first block before `offset`
+    first, n, s = block_span(np.uint64(offset), numel)
+    first_block, n_blocks, skip = int(first), int(n), int(s)  # skip: positions of the first block before `offset`
     for start in range(0, n_blocks, CHUNK_BLOCKS):
         count = min(CHUNK_BLOCKS, n_blocks - start)
         b = np.arange(count, dtype=np.uint64) + np.uint64(first_block + start)
         zero = np.zeros_like(b)
-        block_words = np.stack(philox4x32_10(b & MASK32, b >> SHIFT32, zero, zero, k0, k1), axis=1)
+        block_words = np.stack(philox4x32_10(*counter(b), zero, zero, k0, k1), axis=1)
         flat = block_words.astype(np.uint32).ravel()  # stream order: 4 words per block
         lo = 4 * start - skip  # element index of flat[0]
         a, z = max(lo, 0), min(lo + flat.size, numel)
@@ -39,17 +44,7 @@ def stream_words(numel: int, seed: int, offset: int = 0) -> np.ndarray:
 
 def keep_mask(shape, p: float, seed: int, offset: int = 0) -> np.ndarray:
     """Bool keep-mask of ``shape``: element ``i`` (C order) is kept when its word < threshold."""
-    numel = int(np.prod(shape, dtype=np.int64))
-    return (stream_words(numel, seed, offset) < keep_threshold(p)).reshape(shape)
-
-
-def pack_bits(kept: np.ndarray) -> np.ndarray:
-    return np.packbits(kept.ravel(), bitorder="little")
-
-
-def unpack_bits(bits: np.ndarray, shape) -> np.ndarray:
-    numel = int(np.prod(shape, dtype=np.int64))
-    return np.unpackbits(bits, count=numel, bitorder="little").view(np.bool_).reshape(shape)
+    return (stream_words(math.prod(shape), seed, offset) < keep_threshold(p)).reshape(shape)
 
 
 def _apply(x: np.ndarray, kept: np.ndarray, p: float, out) -> np.ndarray:
@@ -74,19 +69,13 @@ def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", 
     element, broadcast over the axes where ``noise_shape`` is 1. With ``training=False`` it
     returns ``(copy of x, None)`` and draws no random words.
     """
-    x, p, seed, offset, training, mask_format, y_view, noise_shape = v.numpy_forward_args(
-        x, p, seed, offset, training, mask_format, out, noise_shape)
-    if not training:
+    x, call, y_view = v.numpy_forward_args(x, p, seed, offset, training, mask_format, out, noise_shape)
+    if not call.training:
         y = np.empty_like(x) if y_view is None else y_view
         y[...] = x
         return v.returned(y, out), None
-    kept = keep_mask(x.shape if noise_shape is None else noise_shape, p, seed, offset)
-    y = v.returned(_apply(x, kept, p, y_view), out)
-    if mask_format == "bool":
-        return y, kept
-    if mask_format == "bits":
-        return y, pack_bits(kept)
-    return y, None
+    kept = keep_mask(call.mask_shape, call.p, call.seed, call.offset)
+    return v.returned(_apply(x, kept, call.p, y_view), out), masks.stored(kept, call.mask_format)
 
 
 def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None, noise_shape=None):
@@ -96,12 +85,9 @@ def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None, noi
     regenerated from ``seed`` and ``offset``; ``noise_shape`` as in the forward call. Returns
     a new array (or ``out``, which may be ``grad_y`` itself).
     """
-    g, p, seed, offset, dx_view, noise_shape = v.numpy_backward_args(grad_y, p, mask, seed, offset, out,
-                                                                     noise_shape)
-    mshape = g.shape if noise_shape is None else noise_shape
-    if mask is not None:
-        mask, fmt = v.as_mask_array(mask, g.shape, noise_shape)
-        kept = mask if fmt == "bool" else unpack_bits(mask, mshape)
+    g, call, mask, fmt, dx_view = v.numpy_backward_args(grad_y, p, mask, seed, offset, out, noise_shape)
+    if fmt is not None:
+        kept = masks.kept_of(mask, fmt, call.mask_shape)
     else:
-        kept = keep_mask(mshape, p, seed, offset)
-    return v.returned(_apply(g, kept, p, dx_view), out)
+        kept = keep_mask(call.mask_shape, call.p, call.seed, call.offset)
+    return v.returned(_apply(g, kept, call.p, dx_view), out)

@@ -72,12 +72,30 @@ def make_codecs(as_float32, as_bits32):
             return np.uint16(sign | 0x7FC0 if a > 0x7F800000 else rounded)
         # |f| scaled up then down lands on float16's grid, rounded once by the float adds below
         base = (as_float32(np.uint32(a)) * np.float32(2.0 ** 112)) * np.float32(2.0 ** -110)
-        bias = max((2 * a) & 0xFF000000, 0x71000000)
+        bias = (2 * a) & 0xFF000000
+        bias = bias if bias > 0x71000000 else np.int64(0x71000000)  # max(), typed on NumPy ints
         base = as_float32(np.uint32((bias >> 1) + 0x07800000)) + base
         bits = np.int64(as_bits32(base))
         finite = ((bits >> 13) & 0x7C00) + (bits & 0x0FFF)
         payload = (a & 0x7FFFFF) >> 13
-        nan = 0x7C00 | max(payload, 1)  # NaN: the top payload bits, never 0 (as NumPy)
+        nan = 0x7C00 | (payload if payload > 1 else 1)  # NaN: the top payload bits, never 0 (as NumPy)
         return np.uint16(sign | (nan if a > 0x7F800000 else finite))
 
     return to_float32, from_float32
+
+
+def make_dropped(to_float32, from_float32):
+    """The one output element of every kernel, built on a target's codecs (:func:`make_codecs`):
+    ``dropped(xv, keep, one, zero, scale, half) = (x * m) * scale`` with ``m`` the kernel's
+    ``one`` or ``zero`` (of the compute dtype), through float32 for a 16-bit pattern ``xv``.
+
+    So a kept value is scaled and rounded once, and a dropped one is ``x * 0``: a signed zero
+    for a finite ``x``, NaN for NaN and inf (IEEE's answer, the contract's too).
+    """
+
+    def dropped(xv, keep, one, zero, scale, half):
+        if half == HALF_NONE:
+            return (xv * (one if keep else zero)) * scale
+        return from_float32((to_float32(xv, half) * (one if keep else zero)) * scale, half)
+
+    return dropped

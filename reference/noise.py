@@ -37,7 +37,7 @@ def broadcast_layout(shape, noise_shape) -> tuple[np.ndarray, np.ndarray]:
     """``(dims, mstrides)`` for the kernels: ``x``'s axes with size-1 axes dropped and
     neighbours of the same kind (shared or independent) merged, and each merged axis's stride
     in the C-ordered mask (0 along a shared axis)."""
-    groups = []  # [size, shared]
+    groups: list[list] = []  # [size, shared]
     for n, k in zip(shape, noise_shape):
         if n == 1:
             continue

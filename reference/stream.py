@@ -6,6 +6,8 @@ This module is the single source of truth for every backend (see docs/RNG_STREAM
   32-bit values (:data:`philox4x32_10`) the same source runs vectorized over NumPy arrays
   (the reference) and compiled by ``numba.njit`` (the CPU kernels); the CUDA kernels
   build it with a 32-bit ``mulhi`` for ``numba.cuda.jit(device=True)``.
+* :func:`make_positions` writes the map from a stream position to its Philox block, the
+  block's counter words and the word (lane) within the block once, for the same three targets.
 * :func:`keep_threshold` and :func:`scale_for` define the keep decision and the scale.
 
 Every constant is a ``np.uint64`` so that Numba never promotes a mixed signed/unsigned
@@ -64,6 +66,42 @@ def make_philox(mulhilo, word):
 philox4x32_10 = make_philox(mulhilo64, np.uint64)
 
 
+def make_positions(compile=None):
+    """``(block_and_lane, counter, block_span)``: where stream positions lie, written once.
+
+    Position ``g`` (``uint64``) takes word ``lane = g % 4`` of Philox block ``b = g // 4``, whose
+    counter is ``(b & 0xFFFFFFFF, b >> 32, 0, 0)``. ``compile`` makes each function callable
+    from the target's compiled code (``numba.njit(inline="always")`` for the CPU kernels,
+    ``numba.cuda.jit(device=True, inline=True)`` for the GPU); None gives the plain functions,
+    which work on NumPy ``uint64`` scalars and arrays.
+    """
+    compile = compile or (lambda f: f)
+
+    def block_and_lane(g):
+        """Philox block and word index (0..3) of stream position ``g``."""
+        return g >> np.uint64(2), g & np.uint64(3)
+
+    def counter(b):
+        """The two non-zero counter words ``(c0, c1)`` of block ``b``."""
+        return b & MASK32, b >> SHIFT32
+
+    where = compile(block_and_lane)
+
+    def block_span(g0, count):
+        """``(first_block, n_blocks, skip)`` of the ``count >= 1`` positions from ``g0``: the
+        position ``g0 + e`` has word ``4 * (block - first_block) + lane``, i.e. ``e + skip``
+        in the blocks' words laid out in stream order."""
+        first_block, skip = where(g0)
+        last_block, _ = where(g0 + np.uint64(count - 1))
+        return first_block, np.int64(last_block - first_block) + 1, np.int64(skip)
+
+    return where, compile(counter), compile(block_span)
+
+
+#: The position map on NumPy ``uint64`` scalars and arrays (the reference and host code).
+block_and_lane, counter, block_span = make_positions()
+
+
 def split_seed(seed: int) -> tuple[np.uint64, np.uint64]:
     """Philox key words ``(k0, k1)`` of a 64-bit seed: low half first."""
     return np.uint64(seed & 0xFFFFFFFF), np.uint64(seed >> 32)
@@ -87,15 +125,10 @@ def scale_for(p: float, dtype) -> np.floating:
 
 
 def words_for_positions(g: np.ndarray, seed: int) -> np.ndarray:
-    """Random word (``uint32``) of each stream position ``g`` (``uint64`` array).
-
-    Element at stream position ``g`` takes word ``g % 4`` of Philox applied to counter
-    ``(b & 0xFFFFFFFF, b >> 32, 0, 0)`` with ``b = g // 4``.
-    """
-    g = np.asarray(g, dtype=np.uint64)
-    b = g >> np.uint64(2)
+    """Random word (``uint32``) of each stream position ``g`` (``uint64`` array): word ``g % 4``
+    of Philox applied to counter ``(b & 0xFFFFFFFF, b >> 32, 0, 0)`` with ``b = g // 4``."""
+    b, lane = block_and_lane(np.asarray(g, dtype=np.uint64))
     zero = np.zeros_like(b)
     k0, k1 = split_seed(seed)
-    w = philox4x32_10(b & MASK32, b >> SHIFT32, zero, zero, k0, k1)
-    lane = (g & np.uint64(3)).astype(np.intp)
-    return np.choose(lane, w).astype(np.uint32)
+    w = philox4x32_10(*counter(b), zero, zero, k0, k1)
+    return np.choose(lane.astype(np.intp), w).astype(np.uint32)

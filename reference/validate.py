@@ -1,16 +1,24 @@
-"""Argument checks shared by every backend: one place says what is allowed.
+"""The front end every backend calls: one place says what is allowed, in what order.
 
 Each check raises ``TypeError`` (wrong kind of thing) or ``ValueError`` (right kind,
 wrong value) naming the argument and the allowed range, and never touches the data.
+:func:`forward_call` and :func:`backward_call` run the checks that do not depend on the
+array type, in the one order every backend follows, and return a :class:`Call`; the
+array-type layers are thin: NumPy's below (the reference and CPU backends, and the CUDA
+backend's host arrays), device arrays in kernels/cuda.py, Dask arrays in kernels/dask.py.
+The overlap rule of ``out=`` is reference/overlap.py.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+from dataclasses import dataclass
 
 import numpy as np
 
+from .masks import n_mask_bytes
+from .overlap import check_out_memory, memory_of, same_memory
 from .stream import STREAM_END
 from .vocab import DTYPE_NAMES_TEXT, MASK_FORMATS, is_float_dtype
 
@@ -113,11 +121,6 @@ def n_mask_elements(shape, noise_shape) -> int:
     return math.prod(shape if noise_shape is None else noise_shape)
 
 
-def n_mask_bytes(numel: int) -> int:
-    """Length of a ``"bits"`` mask: one bit per element, little bit order."""
-    return (numel + 7) // 8
-
-
 def mask_format_of(mask_shape, mask_dtype, shape, numel: int, what: str = "the gradient's shape") -> str:
     """Which stored format ``mask`` is, checked against the mask's ``shape`` (the gradient's,
     or ``noise_shape``) and its ``numel`` elements."""
@@ -137,6 +140,11 @@ def mask_format_of(mask_shape, mask_dtype, shape, numel: int, what: str = "the g
     raise TypeError(f"mask must have dtype bool ('bool' format) or uint8 ('bits' format), got {mask_dtype}")
 
 
+def mask_type_error(mask, arrays: str) -> TypeError:
+    """The error for a ``mask`` that is no array this backend takes (``arrays`` says which)."""
+    return TypeError(f"mask must be {arrays} of dtype bool or uint8, got {type(mask).__name__}")
+
+
 def check_backward_source(mask, seed, offset, numel: int):
     """``(seed, offset)`` of a backward call, checked. Every backend checks a given seed and
     the offset even when a stored mask makes them unused, so that all backends agree."""
@@ -147,7 +155,74 @@ def check_backward_source(mask, seed, offset, numel: int):
     return check_seed_offset(seed, offset, numel)
 
 
-# --- NumPy front end (reference and CPU backends) ---------------------------------
+def check_out_like(shape, dtype, out_shape, out_dtype, name: str = "out") -> None:
+    if tuple(out_shape) != tuple(shape) or out_dtype != dtype:
+        raise ValueError(f"{name} must have shape {tuple(shape)} and dtype {dtype}, got {tuple(out_shape)} "
+                         f"and {out_dtype}")
+
+
+# --- the shared sequence ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    """A call's arguments, checked and normalized (whatever the array type)."""
+
+    shape: tuple
+    dtype: np.dtype
+    p: float
+    seed: int | None
+    offset: int
+    noise_shape: tuple | None
+    training: bool = True
+    mask_format: str | None = None
+
+    @property
+    def mask_shape(self) -> tuple:
+        """The mask's shape: ``x``'s, or ``noise_shape``."""
+        return self.shape if self.noise_shape is None else self.noise_shape
+
+    @property
+    def n_mask(self) -> int:
+        """Stream positions the call consumes: one per mask element."""
+        return math.prod(self.mask_shape)
+
+    @property
+    def broadcast(self) -> bool:
+        """A ``noise_shape`` with a shared axis: the mask is smaller than ``x`` and broadcasts."""
+        return self.noise_shape is not None and self.noise_shape != self.shape
+
+    def stored_mask_format(self, mask_shape, mask_dtype) -> str:
+        """The format of a stored mask given to backward, checked against this call."""
+        what = "the gradient's shape" if self.noise_shape is None else "shape noise_shape ="
+        return mask_format_of(mask_shape, mask_dtype, self.mask_shape, self.n_mask, what)
+
+
+def forward_call(dtype, shape, p, seed, offset, training, mask_format, noise_shape, name: str = "x") -> Call:
+    """Every forward argument but the arrays' own (type, ``out``), checked in the one order."""
+    dtype = check_float_dtype(dtype, name)
+    p = check_p(p)
+    training = check_training(training)
+    mask_format = check_mask_format(mask_format)
+    shape = tuple(int(n) for n in shape)
+    noise_shape = check_noise_shape(noise_shape, shape)
+    seed, offset = check_seed_offset(seed, offset, n_mask_elements(shape, noise_shape))
+    return Call(shape, dtype, p, seed, offset, noise_shape, training, mask_format)
+
+
+def backward_call(dtype, shape, p, mask, seed, offset, noise_shape, name: str = "grad_y") -> Call:
+    """Every backward argument but the arrays' own (type, the mask's format, ``out``)."""
+    dtype = check_float_dtype(dtype, name)
+    p = check_p(p)
+    shape = tuple(int(n) for n in shape)
+    noise_shape = check_noise_shape(noise_shape, shape)
+    seed, offset = check_backward_source(mask, seed, offset, n_mask_elements(shape, noise_shape))
+    return Call(shape, dtype, p, seed, offset, noise_shape)
+
+
+# --- NumPy front end (reference and CPU backends, the CUDA backend's host arrays) ---------
+
+NUMPY_ARRAYS = "a NumPy array"
 
 
 def refuse_masked(a, name: str):
@@ -158,30 +233,34 @@ def refuse_masked(a, name: str):
         )
 
 
-def as_float_array(x, name: str) -> np.ndarray:
+def as_numpy(x, name: str) -> np.ndarray:
     """``x`` as a base-class ndarray view: no subclass semantics (``np.matrix`` keeps 2-D
     under ``reshape(-1)``) may reach a compiled kernel."""
     refuse_masked(x, name)
     if not isinstance(x, np.ndarray) and hasattr(x, "__cuda_array_interface__"):
         raise TypeError(f"{name} is a GPU array; this backend takes NumPy arrays (use the 'cuda' backend)")
-    x = np.asarray(x)
+    return np.asarray(x)
+
+
+def as_float_array(x, name: str) -> np.ndarray:
+    """:func:`as_numpy`, of one of the float dtypes."""
+    x = as_numpy(x, name)
     check_float_dtype(x.dtype, name)
     return x
 
 
-def as_mask_array(mask, shape, noise_shape=None) -> tuple[np.ndarray, str]:
-    """``mask`` (of a gradient of ``shape``) as a base-class view, and its format."""
+def as_mask_array(mask, call: Call, arrays: str = NUMPY_ARRAYS) -> tuple[np.ndarray, str]:
+    """A stored ``mask`` given as a NumPy array: a base-class view, and its format."""
     refuse_masked(mask, "mask")
     if not isinstance(mask, np.ndarray):
-        raise TypeError(f"mask must be a NumPy array of dtype bool or uint8, got {type(mask).__name__}")
+        raise mask_type_error(mask, arrays)
     mask = np.asarray(mask)
-    mshape = tuple(shape) if noise_shape is None else noise_shape
-    what = "the gradient's shape" if noise_shape is None else "shape noise_shape ="
-    return mask, mask_format_of(mask.shape, mask.dtype, mshape, math.prod(mshape), what)
+    return mask, call.stored_mask_format(mask.shape, mask.dtype)
 
 
-def check_out(out, like: np.ndarray, name: str = "out", *inputs: np.ndarray) -> np.ndarray | None:
-    """``out`` must be a writeable NumPy array of ``like``'s shape and dtype, apart from the inputs.
+def check_out(out, like: np.ndarray, name: str = "out", *inputs) -> np.ndarray | None:
+    """``out`` must be a writeable NumPy array of ``like``'s shape and dtype, with distinct
+    elements, and be ``like`` itself or lie apart from it and from the ``inputs``.
 
     Returns a base-class view of ``out`` to write into; the backends return the caller's
     ``out`` object itself (as NumPy's ``out=`` does), see :func:`returned`.
@@ -192,25 +271,17 @@ def check_out(out, like: np.ndarray, name: str = "out", *inputs: np.ndarray) -> 
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a NumPy array, got {type(out).__name__}")
     view = np.asarray(out)
-    if view.shape != like.shape or view.dtype != like.dtype:
-        raise ValueError(
-            f"{name} must have shape {like.shape} and dtype {like.dtype}, got {view.shape} and {view.dtype}"
-        )
+    check_out_like(like.shape, like.dtype, view.shape, view.dtype, name)
     if not view.flags.writeable:
         raise ValueError(f"{name} must be writeable")
-    if not is_same_memory(view, like) and np.shares_memory(view, like):
-        raise ValueError(f"{name} must be the input itself (in place) or not overlap it")
-    for a in inputs:
-        if a is not None and np.shares_memory(view, a):
-            raise ValueError(f"{name} must not overlap the mask")
+    check_out_memory(view, like, inputs, name)
     return view
 
 
-def is_same_memory(a: np.ndarray, b: np.ndarray) -> bool:
+def is_same_memory(a, b) -> bool:
     """The same elements at the same addresses: ``out=x`` in place, which the kernels allow
     (each element is read before it is written, by the same loop iteration)."""
-    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
-            and a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype)
+    return a.dtype == b.dtype and same_memory(memory_of(a), memory_of(b))
 
 
 def returned(result, out):
@@ -219,23 +290,19 @@ def returned(result, out):
 
 
 def numpy_forward_args(x, p, seed, offset, training, mask_format, out, noise_shape=None):
-    """Every forward argument of a NumPy backend, checked; returns them normalized, in order
-    (``out`` as the base-class view to write into)."""
-    x = as_float_array(x, "x")
-    p = check_p(p)
-    training = check_training(training)
-    mask_format = check_mask_format(mask_format)
-    noise_shape = check_noise_shape(noise_shape, x.shape)
-    seed, offset = check_seed_offset(seed, offset, n_mask_elements(x.shape, noise_shape))
-    return x, p, seed, offset, training, mask_format, check_out(out, x), noise_shape
+    """A NumPy backend's forward arguments, checked: ``(x, call, out_view)`` with ``x`` a
+    base-class view and ``out_view`` the base-class view to write into (or None)."""
+    x = as_numpy(x, "x")
+    call = forward_call(x.dtype, x.shape, p, seed, offset, training, mask_format, noise_shape)
+    return x, call, check_out(out, x)
 
 
 def numpy_backward_args(grad_y, p, mask, seed, offset, out, noise_shape=None):
-    """``(grad_y, p, seed, offset, out, noise_shape)`` of a NumPy backend's backward, checked
-    (the mask is checked by :func:`as_mask_array`)."""
-    g = as_float_array(grad_y, "grad_y")
-    p = check_p(p)
-    noise_shape = check_noise_shape(noise_shape, g.shape)
-    seed, offset = check_backward_source(mask, seed, offset, n_mask_elements(g.shape, noise_shape))
-    mask_view = np.asarray(mask) if isinstance(mask, np.ndarray) else None
-    return g, p, seed, offset, check_out(out, g, "out", mask_view), noise_shape
+    """A NumPy backend's backward arguments, checked: ``(g, call, mask, fmt, out_view)``;
+    ``mask`` a base-class view and ``fmt`` its format, or both None (regenerate)."""
+    g = as_numpy(grad_y, "grad_y")
+    call = backward_call(g.dtype, g.shape, p, mask, seed, offset, noise_shape)
+    fmt = None
+    if mask is not None:
+        mask, fmt = as_mask_array(mask, call)
+    return g, call, mask, fmt, check_out(out, g, "out", mask)

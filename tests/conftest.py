@@ -5,13 +5,10 @@
 
 from __future__ import annotations
 
-import os
-
-import numpy as np
 import pytest
 
 import kernels
-from reference import registry
+from reference import registry, vocab
 
 ALL_BACKENDS = registry.NUMPY_BACKENDS
 
@@ -46,16 +43,8 @@ def pytest_generate_tests(metafunc):
 def pytest_collection_modifyitems(config, items):
     from numba import cuda
 
-    real_gpu = cuda.is_available() and os.environ.get("NUMBA_ENABLE_CUDASIM") != "1"
+    real_gpu = cuda.is_available() and not vocab.cuda_simulated()
     skip = pytest.mark.skip(reason="needs a real CUDA GPU")
     for item in items:
         if "gpu" in item.keywords and not real_gpu:
             item.add_marker(skip)
-
-
-POISON = {np.dtype(np.float32): np.float32(np.nan), np.dtype(np.float64): np.float64(np.nan)}
-
-
-def poisoned_like(a):
-    """An output buffer full of NaN: a kernel that skips an element leaves a NaN behind."""
-    return np.full(a.shape, POISON[np.dtype(a.dtype)], dtype=a.dtype)

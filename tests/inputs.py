@@ -3,13 +3,13 @@ always the awkward views (transposed, sliced, F-ordered) next to the plain array
 
 from __future__ import annotations
 
-import os
-
 import ml_dtypes
 import numpy as np
 
+from reference import vocab
+
 # The CUDA simulator runs each GPU thread as a Python thread: keep its sizes small.
-SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+SIMULATED = vocab.cuda_simulated()
 BIG = 257 if SIMULATED else 4097  # "nbig": several tiles, a partial last tile, a prime-ish odd size
 SIZES_1D = (1, 3, 5, 8, 31, 127)
 SHAPES_ND = ((2, 3), (7, 13), (3, 5, 7))
@@ -81,3 +81,11 @@ def assert_same_bits(actual, expected):
         f"{bad.size} of {a_bits.size} elements differ; first at {bad[:5]}: "
         f"{actual[~a_nan][bad[:5]]} vs {expected[~e_nan][bad[:5]]}"
     )
+
+
+POISON = {np.dtype(np.float32): np.float32(np.nan), np.dtype(np.float64): np.float64(np.nan)}
+
+
+def poisoned_like(a):
+    """An output buffer full of NaN: a kernel that skips an element leaves a NaN behind."""
+    return np.full(a.shape, POISON[np.dtype(a.dtype)], dtype=a.dtype)

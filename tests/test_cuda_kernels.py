@@ -32,12 +32,10 @@ def test_launch_shape_does_not_change_a_bit():
 
 
 def test_launch_config_rejects_bad_shapes():
-    with pytest.raises(ValueError, match="threads_per_block"):
-        with gpu.launch_config(threads_per_block=48):
-            pass
-    with pytest.raises(ValueError, match="elements_per_thread"):
-        with gpu.launch_config(elements_per_thread=6):
-            pass
+    with pytest.raises(ValueError, match="threads_per_block"), gpu.launch_config(threads_per_block=48):
+        pass
+    with pytest.raises(ValueError, match="elements_per_thread"), gpu.launch_config(elements_per_thread=6):
+        pass
 
 
 def test_device_arrays_stay_on_the_device():

@@ -20,10 +20,10 @@ from reference import validate as v  # noqa: E402
 from reference import vocab  # noqa: E402
 from reference.stream import keep_threshold, scale_for  # noqa: E402
 
-SIMULATED = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+SIMULATED = vocab.cuda_simulated()
 SEED = 2**40 + 12345  # > 2**32: both key words matter
 OFFSETS = (0, 6, 2**61 + 3)  # 6 and 2**61 + 3 are not multiples of 4 (nor of 8)
-CHUNK_KERNELS = ["cpu", "reference"] + (["cuda"] if not SIMULATED and "cuda" in kernels.BACKENDS else [])
+CHUNK_BACKENDS = ["cpu", "reference"] + (["cuda"] if not SIMULATED and "cuda" in kernels.BACKENDS else [])
 
 # (id, shape, chunks): regular and irregular chunks along every axis, the last axis split too
 CASES = [
@@ -112,9 +112,9 @@ def test_run_layout_of_a_block():
 # --- invariance: synchronous scheduler ------------------------------------------------
 
 
-@pytest.mark.parametrize("chunk_kernel", CHUNK_KERNELS)
+@pytest.mark.parametrize("chunk_backend", CHUNK_BACKENDS)
 @pytest.mark.parametrize("cid,shape,chunks", CASES, ids=CASE_IDS)
-def test_forward_and_backward_equal_the_reference_on_the_whole_array(cid, shape, chunks, chunk_kernel):
+def test_forward_and_backward_equal_the_reference_on_the_whole_array(cid, shape, chunks, chunk_backend):
     for k, (dtype, p, offset) in enumerate([(np.float32, 0.3, OFFSETS[1]), (np.float64, 0.3, OFFSETS[2]),
                                            (np.float32, 0.0, OFFSETS[2]), (np.float64, 1.0, OFFSETS[1]),
                                            (np.float32, 0.3, OFFSETS[0])]
@@ -125,7 +125,7 @@ def test_forward_and_backward_equal_the_reference_on_the_whole_array(cid, shape,
         dg = _darray(gy, chunks)
         formats = ["bool", None] + (["bits"] if _bits_allowed(shape, chunks) else [])
         for fmt in formats:
-            y, mask = kd.dropout_forward(dx, p, seed=SEED, offset=offset, mask_format=fmt, kernel=chunk_kernel)
+            y, mask = kd.dropout_forward(dx, p, seed=SEED, offset=offset, mask_format=fmt, chunk_backend=chunk_backend)
             assert isinstance(y, da.Array) and y.chunks == dx.chunks
             y, mask = dask.compute(y, mask, scheduler="sync")
             want_y, want_mask = ref.dropout_forward(x, p, seed=SEED, offset=offset, mask_format=fmt)
@@ -135,14 +135,14 @@ def test_forward_and_backward_equal_the_reference_on_the_whole_array(cid, shape,
             else:
                 _same(mask, want_mask)
         want_dx = ref.dropout_backward(gy, p, seed=SEED, offset=offset)
-        got = kd.dropout_backward(dg, p, seed=SEED, offset=offset, kernel=chunk_kernel)
+        got = kd.dropout_backward(dg, p, seed=SEED, offset=offset, chunk_backend=chunk_backend)
         assert got.chunks == dg.chunks
         _same(got.compute(scheduler="sync"), want_dx)
         # stored masks, made by the reference on the whole array, in chunks of their own
         for fmt in ("bool", "bits"):
             _, m = ref.dropout_forward(x, p, seed=SEED, offset=offset, mask_format=fmt)
             for m_in in (m, da.from_array(m, chunks=3 if m.ndim else ())):
-                got = kd.dropout_backward(dg, p, mask=m_in, kernel=chunk_kernel)
+                got = kd.dropout_backward(dg, p, mask=m_in, chunk_backend=chunk_backend)
                 assert got.chunks == dg.chunks
                 _same(got.compute(scheduler="sync"), want_dx)
 
@@ -158,15 +158,15 @@ NOISE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("chunk_kernel", ["cpu", "reference"])
+@pytest.mark.parametrize("chunk_backend", ["cpu", "reference"])
 @pytest.mark.parametrize("shape,chunks,noise_shape", NOISE_CASES, ids=[str(c[2]) for c in NOISE_CASES])
-def test_noise_shape_equals_the_reference_on_the_whole_array(shape, chunks, noise_shape, chunk_kernel):
+def test_noise_shape_equals_the_reference_on_the_whole_array(shape, chunks, noise_shape, chunk_backend):
     full_ns = v.check_noise_shape(noise_shape, shape)
     for k, (dtype, p, offset) in enumerate([(np.float32, 0.3, OFFSETS[1]), (np.float64, 0.6, OFFSETS[2])]
                                           + [(h, 0.3, OFFSETS[0]) for h in HALF[:1]]):
         x = _values(shape, dtype, seed=k)
         dx = _darray(x, chunks)
-        kw = dict(seed=SEED, offset=offset, noise_shape=noise_shape, kernel=chunk_kernel)
+        kw = dict(seed=SEED, offset=offset, noise_shape=noise_shape, chunk_backend=chunk_backend)
         for fmt in ("bool", None, "bits"):
             want_y, want_m = ref.dropout_forward(x, p, seed=SEED, offset=offset, mask_format=fmt,
                                                  noise_shape=noise_shape)
@@ -181,14 +181,14 @@ def test_noise_shape_equals_the_reference_on_the_whole_array(shape, chunks, nois
             _same(y, want_y)
             if fmt is not None:
                 _same(m, want_m)
-                back = kd.dropout_backward(dx, p, mask=m, noise_shape=noise_shape, kernel=chunk_kernel)
+                back = kd.dropout_backward(dx, p, mask=m, noise_shape=noise_shape, chunk_backend=chunk_backend)
                 _same(back.compute(scheduler="sync"), ref.dropout_backward(x, p, mask=want_m, noise_shape=noise_shape))
         want_dx = ref.dropout_backward(x, p, seed=SEED, offset=offset, noise_shape=noise_shape)
         _same(kd.dropout_backward(dx, p, **kw).compute(scheduler="sync"), want_dx)
         for fmt in ("bool", "bits"):  # stored masks in chunks of their own
             _, m = ref.dropout_forward(x, p, seed=SEED, offset=offset, mask_format=fmt, noise_shape=noise_shape)
             got = kd.dropout_backward(dx, p, mask=da.from_array(m, chunks=3), noise_shape=noise_shape,
-                                      kernel=chunk_kernel)
+                                      chunk_backend=chunk_backend)
             _same(got.compute(scheduler="sync"), want_dx)
 
 
@@ -298,8 +298,8 @@ def test_bad_arguments():
         kd.dropout_forward(x, 0.3, seed=1, offset=2**64 - 3)
     with pytest.raises(ValueError, match="mask_format"):
         kd.dropout_forward(x, 0.3, seed=1, mask_format="bytes")
-    with pytest.raises(ValueError, match="kernel must be one of"):
-        kd.dropout_forward(x, 0.3, seed=1, kernel="tpu")
+    with pytest.raises(ValueError, match="chunk_backend must be one of"):
+        kd.dropout_forward(x, 0.3, seed=1, chunk_backend="tpu")
     with pytest.raises(TypeError, match="out must be None"):
         kd.dropout_forward(x, 0.3, seed=1, out=x)
     with pytest.raises(ValueError, match="needs the forward mask"):
@@ -312,24 +312,40 @@ def test_bad_arguments():
         kd.dropout_forward(x[x > 0], 0.3, seed=1)
 
 
+def test_kernel_is_a_deprecated_alias_of_chunk_backend():
+    x = _values((3, 5), np.float32)
+    dx = da.from_array(x, chunks=((2, 1), (5,)))
+    with pytest.warns(DeprecationWarning, match="kernel= is deprecated.*chunk_backend="):
+        y, m = kd.dropout_forward(dx, 0.3, seed=SEED, offset=6, kernel="reference")
+    with pytest.warns(DeprecationWarning, match="kernel= is deprecated"):
+        g = kd.dropout_backward(dx, 0.3, seed=SEED, offset=6, kernel="reference")
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="chunk_backend must be one of"):
+        kd.dropout_forward(dx, 0.3, seed=1, kernel="tpu")
+    want_y, want_m = ref.dropout_forward(x, 0.3, seed=SEED, offset=6)
+    y, m, g = dask.compute(y, m, g, scheduler="sync")
+    _same(np.asarray(y), want_y)
+    _same(np.asarray(m), want_m)
+    _same(np.asarray(g), ref.dropout_backward(x, 0.3, seed=SEED, offset=6))
+
+
 @pytest.mark.skipif("cuda" in kernels.BACKENDS and not SIMULATED, reason="a GPU is present")
 def test_cuda_kernel_refused_clearly_without_a_gpu():
     if "cuda" in kernels.BACKENDS:
         pytest.skip("the CUDA simulator is on")
-    with pytest.raises(ValueError, match="kernel='cuda' is not available"):
-        kd.dropout_forward(da.ones(4, dtype=np.float32), 0.3, seed=1, kernel="cuda")
+    with pytest.raises(ValueError, match="chunk_backend='cuda' is not available"):
+        kd.dropout_forward(da.ones(4, dtype=np.float32), 0.3, seed=1, chunk_backend="cuda")
 
 
 @pytest.mark.skipif("cuda" not in kernels.BACKENDS, reason="no GPU and no CUDA simulator")
 @pytest.mark.parametrize("chunks", [((2, 1), (5,)), ((3,), (2, 3))], ids=["one-run", "runs"])
 def test_cuda_kernel_tiny(chunks):
     x = _values((3, 5), np.float32)
-    y, m = kd.dropout_forward(da.from_array(x, chunks=chunks), 0.3, seed=SEED, offset=6, kernel="cuda")
+    y, m = kd.dropout_forward(da.from_array(x, chunks=chunks), 0.3, seed=SEED, offset=6, chunk_backend="cuda")
     y, m = dask.compute(y, m, scheduler="sync")
     want_y, want_m = ref.dropout_forward(x, 0.3, seed=SEED, offset=6)
     _same(np.asarray(y), want_y)
     _same(np.asarray(m), want_m)
-    g = kd.dropout_backward(da.from_array(x, chunks=chunks), 0.3, seed=SEED, offset=6, kernel="cuda")
+    g = kd.dropout_backward(da.from_array(x, chunks=chunks), 0.3, seed=SEED, offset=6, chunk_backend="cuda")
     _same(np.asarray(g.compute(scheduler="sync")), ref.dropout_backward(x, 0.3, seed=SEED, offset=6))
 
 
@@ -414,9 +430,9 @@ def test_registered_in_backends():
 
 
 def test_scale_benchmark_pieces_are_exact():
-    """bench/dask_scale.py: the lazy source, the fused per-block statistics and the checksum
+    """bench/studies/dask_scale.py: the lazy source, the fused per-block statistics and the checksum
     agree with NumPy on the whole array (the 2^32 run relies on them)."""
-    from bench import dask_scale as ds
+    from bench.studies import dask_scale as ds
 
     n, chunk = 5000, 1024
     x = ds.lazy_source(n, chunk)

@@ -8,8 +8,7 @@ import pytest
 import reference
 from reference.half import compute_dtype
 from reference.stream import scale_for
-from tests.conftest import poisoned_like
-from tests.inputs import BIG, CASE_IDS, DTYPES, P_VALUES, assert_same_bits, get_case, specials
+from tests.inputs import BIG, CASE_IDS, DTYPES, P_VALUES, assert_same_bits, get_case, poisoned_like, specials
 
 SEED = 0x1234_5678_9ABC_DEF0  # both key words non-zero
 

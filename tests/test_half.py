@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from numba import cuda, njit  # cuda at module level: the simulator swaps kernels' globals
 
-import reference
 from reference.half import HALF_BF16, HALF_F16, compute_dtype
 from reference.stream import keep_threshold, scale_for
 from tests.inputs import SIMULATED
@@ -69,7 +68,7 @@ def test_cpu_codecs_match_astype(dtype, code, which):
     what the CPU kernels use (F16C for float16 where the CPU has it), exact but for a
     signalling NaN, which F16C quiets (a kernel never converts one: see kernels/cpu.py)."""
     cpu = _cpu()
-    pair = (cpu._soft_to_f32, cpu._soft_from_f32) if which == "integer" else (cpu._to_f32, cpu._from_f32)
+    pair = (cpu.soft_to_f32, cpu.soft_from_f32) if which == "integer" else (cpu.to_f32, cpu.from_f32)
     widen, narrow = _compiled(*pair)
     h = np.arange(2**16, dtype=np.uint32).astype(np.uint16)
     wide = np.empty(h.size, np.float32)
@@ -102,8 +101,8 @@ def test_cuda_codecs_match_astype(dtype, code):
     def roundtrip(f, wide, h, code):
         i = cuda.grid(1)
         if i < f.size:
-            h[i] = gpu._from_f32(f[i], code)
-            wide[i] = gpu._to_f32(h[i], code)
+            h[i] = gpu.from_f32(f[i], code)
+            wide[i] = gpu.to_f32(h[i], code)
 
     f = np.ascontiguousarray(_float32_cases()[::997])  # the simulator runs a few thousand threads a second
     wide, h = np.empty(f.size, np.float32), np.empty(f.size, np.uint16)

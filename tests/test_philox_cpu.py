@@ -6,15 +6,13 @@ that do not start on a block. Plus: the fast loops are vectorized."""
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 
-import numba
-
 from kernels import cpu
 from kernels import philox_cpu as P
-from reference.stream import (keep_threshold, philox4x32_10, scale_for, split_seed,
-                              words_for_positions)
+from reference.stream import keep_threshold, philox4x32_10, scale_for, split_seed, words_for_positions
 
 FIRST_BLOCKS = [0, 1, 12345, 2**32 - 1, 2**32 - 100, 2**32, 2**32 + 7, 2**40 + 3,
                 2**62 - 50, 2**62 - 1]
@@ -139,8 +137,10 @@ def test_fast_loops_are_vectorized():
     for mode in (0, 1, 2):
         # a fresh, uncached compilation: Numba shows no assembly for kernels loaded from its cache
         kernel = numba.njit(nogil=True)(cpu.compiled_kernels("regen", mode, 0)[1].py_func)
-        kernel(x, x.copy(), np.zeros(x.size if mode == 1 else 0, np.bool_), np.zeros(x.size // 8 if mode == 2 else 0,
-               np.uint8), np.uint64(1), np.uint64(2), np.zeros(1, np.uint64), x.size, keep_threshold(0.5), np.float32(2), 1)
+        mask_bool = np.zeros(x.size if mode == 1 else 0, np.bool_)
+        mask_bits = np.zeros(x.size // 8 if mode == 2 else 0, np.uint8)
+        kernel(x, x.copy(), mask_bool, mask_bits, np.uint64(1), np.uint64(2), np.zeros(1, np.uint64), x.size,
+               keep_threshold(0.5), np.float32(2), 1)
         asm = kernel.inspect_asm(kernel.signatures[0])
         assert "vpmuludq" in asm
         assert "gather" not in asm and "scatter" not in asm, f"mode {mode}: apply loop gathers/scatters"

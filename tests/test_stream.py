@@ -44,7 +44,7 @@ def test_known_answers_numba_cpu(ctr, key, expected):
 
     @njit
     def run(c0, c1, c2, c3, k0, k1):
-        return philox_cpu._philox(c0, c1, c2, c3, k0, k1)
+        return philox_cpu.philox(c0, c1, c2, c3, k0, k1)
 
     assert tuple(int(w) for w in run(*_u64(ctr), *_u64(key))) == expected
 
@@ -54,13 +54,13 @@ def test_known_answers_cuda_device_function():
 
     if "cuda" not in kernels.BACKENDS:
         pytest.skip("no GPU and no CUDA simulator")
-    from kernels.cuda import _philox
+    from kernels.cuda import philox
 
     @cuda.jit
     def run(ctrs, keys, out):
         i = cuda.grid(1)
         if i < out.shape[0]:
-            r = _philox(ctrs[i, 0], ctrs[i, 1], ctrs[i, 2], ctrs[i, 3], keys[i, 0], keys[i, 1])
+            r = philox(ctrs[i, 0], ctrs[i, 1], ctrs[i, 2], ctrs[i, 3], keys[i, 0], keys[i, 1])
             for w in range(4):
                 out[i, w] = r[w]
 

@@ -48,7 +48,7 @@ def main(how):
         for t in ts:
             t.join()
         same = len(results) == 100 and all(r == serial[s] for s, r in results)
-    assert numba.config.THREADING_LAYER == layer_before, "the user's Numba configuration changed"
+    assert layer_before == numba.config.THREADING_LAYER, "the user's Numba configuration changed"
     return 0 if same else 1
 
 
