@@ -25,7 +25,7 @@ import llvmlite.binding as ll
 import numpy as np
 from llvmlite import ir
 from numba import config as numba_config
-from numba import get_num_threads, njit, prange, types
+from numba import njit, prange, types
 from numba.core.extending import intrinsic as _intrinsic
 
 from reference import half as _half
@@ -178,7 +178,7 @@ def _make_regen_kernel(mode: int, half: int, inplace: bool, loop):
     cache_key = _CACHE_KEY
 
     @njit(parallel=loop is prange, nogil=True, cache=True)
-    def kernel(x, y, mask_bool, mask_bits, k0, k1, starts, run_len, t, scale, n_chunks):
+    def kernel(x, y, mask_bool, mask_bits, k0, k1, starts, run_len, t, scale, n_chunks, c0, c1):
         """Element ``r * run_len + e`` takes stream position ``starts[r] + e``: one run for a
         whole array (``starts = [offset]``), one per row for a block of a larger array."""
         _ = cache_key  # a change to the stream's source invalidates the on-disk cache
@@ -188,7 +188,7 @@ def _make_regen_kernel(mode: int, half: int, inplace: bool, loop):
         zero, one = _zero_one(scale)
         all_kept = t > np.uint64(0xFFFFFFFF)  # p = 0: t = 2**32, which no uint32 reaches
         t32 = np.uint32(np.uint64(0xFFFFFFFF) if all_kept else t)
-        for c in loop(n_chunks):
+        for c in loop(c0, c1):
             words = np.empty(SCRATCH, dtype=np.uint32)
             keep = np.zeros(TILE, dtype=np.uint8)
             keep64 = keep.view(np.uint64)
@@ -234,11 +234,11 @@ def _make_regen_kernel(mode: int, half: int, inplace: bool, loop):
 
 def _make_apply_bool(half: int, inplace: bool, loop):
     @njit(parallel=loop is prange, nogil=True, cache=True)
-    def apply_bool(x, y, mask, scale, n_chunks):
+    def apply_bool(x, y, mask, scale, n_chunks, c0, c1):
         """Backward from a stored bool mask: no random words, a plain elementwise loop."""
         zero, one = _zero_one(scale)
         n_tiles = (x.size + TILE - 1) // TILE
-        for c in loop(n_chunks):
+        for c in loop(c0, c1):
             for tile in range(c * n_tiles // n_chunks, (c + 1) * n_tiles // n_chunks):
                 start = tile * TILE
                 stop = min(start + TILE, x.size)
@@ -252,13 +252,13 @@ def _make_apply_bool(half: int, inplace: bool, loop):
 
 def _make_apply_bits(half: int, inplace: bool, loop):
     @njit(parallel=loop is prange, nogil=True, cache=True)
-    def apply_bits(x, y, bits, scale, n_chunks):
+    def apply_bits(x, y, bits, scale, n_chunks, c0, c1):
         """Backward from a stored bit mask: tiles of whole bytes (a tile is a multiple of 8),
         unpacked into a byte per element first, so that both loops vectorize."""
         zero, one = _zero_one(scale)
         n = x.size
         n_tiles = (n + TILE - 1) // TILE
-        for c in loop(n_chunks):
+        for c in loop(c0, c1):
             keep = np.empty(TILE, dtype=np.uint8)
             for tile in range(c * n_tiles // n_chunks, (c + 1) * n_tiles // n_chunks):
                 start = tile * TILE
@@ -278,7 +278,7 @@ _SEGMENT = 1 << 14  # elements of a row handled as one unit of work (rows may be
 
 def _make_apply_broadcast(half: int, inplace: bool, loop):
     @njit(parallel=loop is prange, nogil=True, cache=True)
-    def apply_broadcast(x, y, mask, dims, mstrides, scale, n_chunks):
+    def apply_broadcast(x, y, mask, dims, mstrides, scale, n_chunks, c0, c1):
         """``y = (x * M[i']) * scale`` for a ``noise_shape`` mask ``M``: ``dims`` are x's axes
         with runs of shared (or of independent) axes merged, ``mstrides`` their strides in
         ``M`` (0 along a shared axis). The last axis is the inner loop: one mask value per
@@ -290,7 +290,7 @@ def _make_apply_broadcast(half: int, inplace: bool, loop):
         n_rows = x.size // row
         per_row = (row + _SEGMENT - 1) // _SEGMENT
         units = n_rows * per_row
-        for c in loop(n_chunks):
+        for c in loop(c0, c1):
             for u in range(c * units // n_chunks, (c + 1) * units // n_chunks):
                 r = u // per_row
                 lo = (u - r * per_row) * _SEGMENT
@@ -329,6 +329,16 @@ def compiled_kernels(kind: str, *constants, inplace: bool = False):
     return _compiled(kind, constants, bool(inplace))
 
 
+def _serial(key, inplace):
+    serial = _SERIAL.get((key, inplace))
+    if serial is None:
+        serial = _SERIAL[(key, inplace)] = compiled_kernels(*key, inplace=inplace)[1]
+    return serial
+
+
+_SERIAL: dict = {}
+
+
 @functools.cache
 def _compiled(kind, constants, inplace):
     make = _MAKERS[kind]
@@ -341,40 +351,63 @@ EMPTY_BITS = np.empty(0, dtype=np.uint8)
 
 def _flat(a: np.ndarray) -> np.ndarray:
     """A C-ordered 1-D array of ``a`` (a view when possible); 16-bit floats as ``uint16``."""
-    f = np.ascontiguousarray(a).reshape(-1)
+    f = (a if a.flags.c_contiguous else np.ascontiguousarray(a)).reshape(-1)
     return f.view(np.uint16) if half_code(a.dtype) else f
 
 
-def _n_chunks(n_units: int, parallel: bool) -> int:
-    return min(n_units, 8 * get_num_threads()) if parallel else min(n_units, 1)
+def _chunks(n: int, n_units: int) -> int:
+    """Chunks a call over ``n`` elements (``n_units`` indivisible units) is cut into: up to 8
+    per thread, none smaller than about 2^14 elements (each is one call from Python)."""
+    t = threads.threads_for(n)
+    return 1 if t <= 1 else max(1, min(n_units, 8 * t, max(t, n >> 14)))
 
 
-def _run(x, y, key, *args, units=None):
-    """Flatten to C order (copying a non-contiguous view), run the parallel or the serial
-    compilation of kernel ``key`` (``compiled_kernels``' arguments), copy back if needed. ``units``:
-    pass the kernel a chunk count over that many units."""
+def _call(kernel, n: int, n_units: int, *args) -> None:
+    """``kernel(*args, n_chunks, c0, c1)`` over all its chunks, shared with the worker threads
+    (kernels/threads.py) when the call is large enough: serial compilations only."""
+    threads.run_chunks(lambda c, k: kernel(*args, k, c, c + 1), n, _chunks(n, n_units))
+
+
+def _run(x, y, key, *args, units, fresh=False):
+    """Flatten to C order (copying a non-contiguous view), run kernel ``key``
+    (``compiled_kernels``' arguments) over ``units`` units of work, copy back if needed.
+    ``fresh``: ``y`` was just allocated, so it cannot be ``x`` (no in-place test)."""
     xf = _flat(x)
     yf = _flat(y) if y.flags.c_contiguous else np.empty(x.size, dtype=xf.dtype)
-    kernels = compiled_kernels(*key, inplace=xf.size > 0 and v.is_same_memory(xf, yf))
-    with threads.pool_for(x.size) as parallel:
-        if units is not None:
-            args = args + (_n_chunks(units, parallel),)
-        kernels[0 if parallel else 1](xf, yf, *args)
+    inplace = not fresh and xf.size > 0 and v.is_same_memory(xf, yf)
+    serial = _serial(key, inplace)
+    _call(serial, x.size, units, xf, yf, *args)
     if not y.flags.c_contiguous:
         y[...] = yf.view(y.dtype).reshape(x.shape)
     return y
 
 
-def _regen(x, y, mode, mask_bool, mask_bits, seed, offset, p):
+def _regen(x, y, mode, mask_bool, mask_bits, seed, offset, p, fresh=False):
     k0, k1 = split_seed(seed)
     half = half_code(x.dtype)
     return _run(x, y, ("regen", mode, half), mask_bool, mask_bits, k0, k1,
-                np.array([offset], dtype=np.uint64), max(x.size, 1), keep_threshold(p), _scale(p, x.dtype),
-                units=(x.size + TILE - 1) // TILE)
+                np.array([offset], dtype=np.uint64), max(x.size, 1), _threshold(p), _scale(p, x.dtype),
+                units=(x.size + TILE - 1) // TILE, fresh=fresh)
+
+
+_CONSTANTS: dict = {}  # (p, dtype) -> scale, and p -> threshold: layer-sized calls repeat them
 
 
 def _scale(p, dtype):
-    return scale_for(p, _half.compute_dtype(dtype))
+    key = (p, dtype)
+    scale = _CONSTANTS.get(key)
+    if scale is None:
+        scale = _CONSTANTS[key] = scale_for(p, _half.compute_dtype(dtype))
+        if len(_CONSTANTS) > 4096:
+            _CONSTANTS.clear()
+    return scale
+
+
+def _threshold(p):
+    t = _CONSTANTS.get(p)
+    if t is None:
+        t = _CONSTANTS[p] = keep_threshold(p)
+    return t
 
 
 def _draw_mask(shape, p, seed, offset) -> np.ndarray:
@@ -400,10 +433,8 @@ def keep_runs(starts, run_len: int, p: float, seed: int) -> np.ndarray:
     if m.size:
         k0, k1 = split_seed(seed)
         dummy = np.empty(0, dtype=np.float32)
-        with threads.pool_for(m.size) as parallel:
-            kernel = compiled_kernels("regen", MODE_MASK, HALF_NONE)[0 if parallel else 1]
-            kernel(dummy, dummy, m.reshape(-1), EMPTY_BITS, k0, k1, starts, run_len, keep_threshold(p),
-                   np.float32(1), _n_chunks(starts.size * ((run_len + TILE - 1) // TILE), parallel))
+        _call(compiled_kernels("regen", MODE_MASK, HALF_NONE)[1], m.size, starts.size * ((run_len + TILE - 1) // TILE),
+              dummy, dummy, m.reshape(-1), EMPTY_BITS, k0, k1, starts, run_len, keep_threshold(p), np.float32(1))
     return m
 
 
@@ -450,7 +481,7 @@ def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", 
         return v.returned(y, out), masks.stored(m, call.mask_format)
     mask_bool, mask_bits = masks.new_mask(call.mask_format, x.shape)
     _regen(x, y, MODES[call.mask_format], EMPTY_BOOL if mask_bool is None else mask_bool,
-           EMPTY_BITS if mask_bits is None else mask_bits, call.seed, call.offset, call.p)
+           EMPTY_BITS if mask_bits is None else mask_bits, call.seed, call.offset, call.p, fresh=y_view is None)
     mask = mask_bits if mask_bool is None else mask_bool.reshape(x.shape)
     return v.returned(y, out), mask
 
@@ -466,7 +497,7 @@ def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None, noi
             m = masks.kept_of(mask, fmt, call.mask_shape)
         _apply_broadcast(g, dx, m, call.mask_shape, call.p)
     elif fmt is None:
-        _regen(g, dx, MODE_NONE, EMPTY_BOOL, EMPTY_BITS, call.seed, call.offset, call.p)
+        _regen(g, dx, MODE_NONE, EMPTY_BOOL, EMPTY_BITS, call.seed, call.offset, call.p, fresh=dx_view is None)
     else:
         _run(g, dx, (fmt, half_code(g.dtype)), np.ascontiguousarray(mask).reshape(-1), _scale(call.p, g.dtype),
              units=(g.size + TILE - 1) // TILE)

@@ -23,13 +23,17 @@ FLOAT16 = np.dtype(np.float16)
 HALF_NONE, HALF_F16, HALF_BF16 = 0, 1, 2
 
 
+_CODES: dict = {}  # dtype -> code, filled as dtypes are seen (bfloat16 only once ml_dtypes is)
+
+
 def half_code(dtype) -> int:
+    code = _CODES.get(dtype) if isinstance(dtype, np.dtype) else None
+    if code is not None:
+        return code
     dtype = np.dtype(dtype)
-    if dtype == FLOAT16:
-        return HALF_F16
-    if is_bfloat16(dtype):
-        return HALF_BF16
-    return HALF_NONE
+    code = HALF_F16 if dtype == FLOAT16 else HALF_BF16 if is_bfloat16(dtype) else HALF_NONE
+    _CODES[dtype] = code
+    return code
 
 
 def compute_dtype(dtype) -> np.dtype:

@@ -29,6 +29,8 @@ def _short(value) -> str:
 
 
 def check_p(p) -> float:
+    if type(p) is float and 0.0 <= p <= 1.0:  # the common case, first (NaN fails the comparison)
+        return p
     if isinstance(p, np.ndarray) and p.ndim == 0 and p.dtype.kind in "fiu":
         p = p[()]  # a 0-d array is a number
     if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real):
@@ -43,6 +45,8 @@ def check_p(p) -> float:
 
 
 def _check_u64(value, name: str) -> int:
+    if type(value) is int and 0 <= value < STREAM_END:  # the common case, first
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer in [0, 2**64), got {type(value).__name__}")
     value = int(value)
@@ -63,6 +67,8 @@ def check_seed_offset(seed, offset, numel: int) -> tuple[int, int]:
 
 
 def check_training(training) -> bool:
+    if training is True or training is False:
+        return training
     if not isinstance(training, (bool, np.bool_)):
         raise TypeError(f"training must be a bool, got {type(training).__name__}")
     return bool(training)
@@ -76,7 +82,12 @@ def check_mask_format(mask_format):
     return mask_format
 
 
+_ACCEPTED_DTYPES: set = set()  # dtypes already accepted: a set lookup for the next call
+
+
 def check_float_dtype(dtype, name: str) -> np.dtype:
+    if isinstance(dtype, np.dtype) and dtype in _ACCEPTED_DTYPES:
+        return dtype
     try:
         dtype = np.dtype(dtype)
     except TypeError:
@@ -88,6 +99,7 @@ def check_float_dtype(dtype, name: str) -> np.dtype:
         )
     if not is_float_dtype(dtype):
         raise TypeError(f"{name} must have dtype {DTYPE_NAMES_TEXT}, got {dtype}")
+    _ACCEPTED_DTYPES.add(dtype)
     return dtype
 
 
@@ -164,7 +176,7 @@ def check_out_like(shape, dtype, out_shape, out_dtype, name: str = "out") -> Non
 # --- the shared sequence ------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs microseconds to build, per call
 class Call:
     """A call's arguments, checked and normalized (whatever the array type)."""
 
@@ -205,7 +217,7 @@ def forward_call(dtype, shape, p, seed, offset, training, mask_format, noise_sha
     training = check_training(training)
     mask_format = check_mask_format(mask_format)
     shape = tuple(int(n) for n in shape)
-    noise_shape = check_noise_shape(noise_shape, shape)
+    noise_shape = None if noise_shape is None else check_noise_shape(noise_shape, shape)
     seed, offset = check_seed_offset(seed, offset, n_mask_elements(shape, noise_shape))
     return Call(shape, dtype, p, seed, offset, noise_shape, training, mask_format)
 
@@ -281,6 +293,10 @@ def check_out(out, like: np.ndarray, name: str = "out", *inputs) -> np.ndarray |
 def is_same_memory(a, b) -> bool:
     """The same elements at the same addresses: ``out=x`` in place, which the kernels allow
     (each element is read before it is written, by the same loop iteration)."""
+    if a is b:
+        return True
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and not np.may_share_memory(a, b):
+        return False  # bounds apart: the cheap answer for the common case
     return a.dtype == b.dtype and same_memory(memory_of(a), memory_of(b))
 
 

@@ -72,10 +72,10 @@ def _run_kernel(x, p, seed, offset, mode, parallel, n_chunks):
     mask_bits = np.full((n + 7) // 8 if mode == 2 else 0, 0xFF, np.uint8)
     k0, k1 = split_seed(seed)
     n_tiles = (n + cpu.TILE - 1) // cpu.TILE
+    chunks = max(1, min(n_tiles, n_chunks))
     cpu.compiled_kernels("regen", mode, 0)[0 if parallel else 1](
         x, y, mask_bool, mask_bits, k0, k1, np.array([offset], np.uint64), max(n, 1), keep_threshold(p),
-        scale_for(p, x.dtype),
-        max(1, min(n_tiles, n_chunks)))
+        scale_for(p, x.dtype), chunks, 0, chunks)
     return y, mask_bool, mask_bits
 
 
@@ -140,7 +140,7 @@ def test_fast_loops_are_vectorized():
         mask_bool = np.zeros(x.size if mode == 1 else 0, np.bool_)
         mask_bits = np.zeros(x.size // 8 if mode == 2 else 0, np.uint8)
         kernel(x, x.copy(), mask_bool, mask_bits, np.uint64(1), np.uint64(2), np.zeros(1, np.uint64), x.size,
-               keep_threshold(0.5), np.float32(2), 1)
+               keep_threshold(0.5), np.float32(2), 1, 0, 1)
         asm = kernel.inspect_asm(kernel.signatures[0])
         assert "vpmuludq" in asm
         assert "gather" not in asm and "scatter" not in asm, f"mode {mode}: apply loop gathers/scatters"

@@ -25,7 +25,7 @@ def crossover(log2_sizes=range(10, 19), calls=300):
                                     ("serial", 1, 1)):
             kernel = cpu.compiled_kernels("regen", cpu.MODE_NONE, 0)[which]
             args = (x, y, cpu.EMPTY_BOOL, cpu.EMPTY_BITS, k0, k1, np.zeros(1, np.uint64), n, keep_threshold(0.5),
-                    scale_for(0.5, np.float32), chunks)
+                    scale_for(0.5, np.float32), chunks, 0, chunks)
             kernel(*args)  # compile or load
             times = []
             for _ in range(calls):

@@ -147,7 +147,8 @@ def _cases(n, dtype):
     cases["cpu bwd regen"] = (lambda: cpu.dropout_backward(x, P_DROP, seed=SEED, out=y), data)
     kern = cpu.compiled_kernels("regen", cpu.MODE_BOOL, 0)[0]  # the same kernel, a mask buffer reused
     cases["cpu kernel bool (reused)"] = (
-        lambda: kern(x, y, mask_bool, eb, k0, k1, np.zeros(1, np.uint64), n, t, scale, n_chunks), data + n)
+        lambda: kern(x, y, mask_bool, eb, k0, k1, np.zeros(1, np.uint64), n, t, scale, n_chunks, 0, n_chunks),
+        data + n)
     return cases
 
 
