@@ -132,5 +132,6 @@ def test_running_a_backend_never_imports_the_checker(name):
     loaded = _fresh(f"import sys, numpy as np, kernels; b = kernels.BACKENDS[{name!r}]; "
                     "y, m = b.dropout_forward(np.ones(64, np.float32), 0.5, seed=1); "
                     "b.dropout_backward(y, 0.5, mask=m); "
-                    "print(sorted(m for m in sys.modules if m.startswith('reference.conformance') or m == 'ml_dtypes'))")
+                    "print(sorted(m for m in sys.modules "
+                    "if m.startswith('reference.conformance') or m == 'ml_dtypes'))")
     assert loaded == "[]", f"a {name} call loaded {loaded}"

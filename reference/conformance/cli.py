@@ -25,15 +25,25 @@ def _parser():
                     "statistical: any RNG (default: contract when the implementation claims our stream)")
     ap.add_argument("--stat-seed", default="fixed", help="fixed (default), random, or an integer master seed")
     ap.add_argument("--quick", action="store_true", help="small samples (< 30 s)")
-    ap.add_argument("--out", help="report directory (default: reports/conformance/<impl>)")
+    ap.add_argument("--out", help="report directory (default: reports/conformance/<impl>; with --quick "
+                    "reports/_scratch/conformance/<impl>, so a quick run never overwrites a committed full report)")
     ap.add_argument("--json", help="also write the results as JSON to this path")
     ap.add_argument("--only", action="append", metavar="PATTERN", help="run only checks matching (fnmatch; repeatable)")
     ap.add_argument("--list", action="store_true", help="list the registry's implementations and exit")
+    ap.add_argument("--theory", action="store_true",
+                    help="check the claims of the theory users learn (docs/THEORY.md) instead of the conformance "
+                    "checks; exit 1 when one fails")
     return ap
 
 
 def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "impl"
+
+
+def default_out(name: str, quick: bool) -> str:
+    """``reports/conformance/<impl>`` for a full run; a quick run goes to the gitignored
+    ``reports/_scratch/conformance/<impl>``: it never overwrites a committed full report."""
+    return f"reports/{'_scratch/' if quick else ''}conformance/{slug(name)}"
 
 
 def main(argv=None) -> int:
@@ -46,7 +56,7 @@ def main(argv=None) -> int:
         return 0
     if not args.impl:
         ap.error("IMPL is required (dropout-check --list shows the registry)")
-    from reference.conformance import report, runner
+    from reference.conformance import explain, report, runner
     from reference.conformance.stats.sampling import seeds_from_option
 
     try:
@@ -55,6 +65,11 @@ def main(argv=None) -> int:
         pl = runner.plan(impl, args.level, args.quick, args.only)
     except (ValueError, TypeError) as e:
         ap.error(str(e))
+    if args.theory:
+        from reference.conformance import theory_report
+
+        out = args.out or default_out(impl.name, args.quick) + "/theory"
+        return theory_report.cli_main(impl, seeds, quick=args.quick, out=out, json_path=args.json, names=args.only)
     from tqdm import tqdm
 
     bar = tqdm(total=len(pl.checks), desc=impl.name, unit="check", file=sys.stderr, leave=False)
@@ -65,7 +80,7 @@ def main(argv=None) -> int:
 
     run = runner.run(impl, args.level, seeds, args.quick, args.only, progress=progress)
     bar.close()
-    files = report.write(run, args.out or f"reports/conformance/{slug(impl.name)}")
+    files = report.write(run, args.out or default_out(impl.name, args.quick))
     if args.json:
         report.write_json(run, args.json)
     failed = [r for r in run.results if r.passed is False]
@@ -73,9 +88,15 @@ def main(argv=None) -> int:
     print(f"{impl.name}: {run.verdict.upper()} at level {run.level} ({len(run.results) - unsupported} checks, "
           f"{len(failed)} failed, {unsupported} not supported; ALPHA = {run.alpha:.3g} over {run.hypotheses} "
           f"hypotheses; master seed {seeds.master} ({seeds.mode}); {run.seconds:.1f} s)")
-    for r in failed:
-        pv = f" p = {r.p_value:.3g}" if r.p_value is not None else ""
-        print(f"  FAIL {r.name}:{pv} {r.detail}")
+    for r in failed:  # p-value, observed, expected and the effect in the data's units
+        print("  FAIL " + report.failure_line(r))
+    heads = [(h, rs) for h, rs in explain.headlines(run.results) if rs[0].cause]
+    if heads:
+        print("likely causes (one headline per root cause):")
+        for h, rs in heads:
+            print(f"  * {h}: {', '.join(r.name for r in rs)}")
+    for d, why in run.impl.refused.items():
+        print(f"  note: {d} was declared but is refused ({why}): its checks are 'not supported'")
     print(f"report: {files[0]}")
     return 1 if failed else 0
 

@@ -67,7 +67,8 @@ def load(spec: str) -> Implementation:
         try:
             return _entry(entry)
         except ImportError as e:
-            hint = f' (pip install -e ".[{entry.extra}]")' if entry.extra else ""
+            hint = f' (pip install -e ".[{entry.extra}]")' if entry.extra else ' (pip install -e ".[peers]")'
+
             raise ValueError(f"{spec!r} needs a package that is not installed{hint}: {e}") from None
     if ":" not in spec and "." not in spec:
         raise ValueError(f"unknown implementation {spec!r}: not one of {names()} "

@@ -69,6 +69,14 @@ def _word0_for_block(numel, p, seed, offset):
     return np.repeat(w[:, :1], 4, axis=1).ravel()[offset % 4: offset % 4 + numel] < keep_threshold(p)
 
 
+def _byte_rotations(numel, p, seed, offset):
+    # four neighbours share one word: lane j of a block uses word 0 rotated left by 8 j bits
+    w = _words(4 * (numel // 4 + 2), seed, offset - offset % 4).reshape(-1, 4)[:, :1].astype(np.uint64)
+    rot = np.concatenate([((w << np.uint64(8 * j)) | (w >> np.uint64(32 - 8 * j))) & MASK32 if j else w
+                          for j in range(4)], axis=1)
+    return rot.ravel()[offset % 4: offset % 4 + numel] < keep_threshold(p)
+
+
 def _ignores_seed_high(numel, p, seed, offset):
     # the key's high word is dropped: seed truncated to 32 bits
     return stream_words(numel, seed & 0xFFFFFFFF, offset) < keep_threshold(p)
@@ -114,6 +122,13 @@ def _tile_overlap(numel, p, seed, offset):
 def _reuses_previous_counter(numel, p, seed, offset):
     # an off-by-one in the counter: odd block b uses counter b - 1 (blocks 2k, 2k+1 repeat)
     return _words(numel, seed, offset, block_of=lambda b: b - (b & np.uint64(1))) < keep_threshold(p)
+
+
+def _pairs_share(numel, p, seed, offset):
+    """Neighbouring elements (stream positions 2k, 2k+1) share the decision of position 2k:
+    each element's keep rate is right, the pairs are perfectly correlated (docs/THEORY.md)."""
+    g = np.arange(numel, dtype=np.uint64) + np.uint64(offset)
+    return words_for_positions(g - (g & np.uint64(1)), seed) < keep_threshold(p)
 
 
 def _neighbour_dependent(numel, p, seed, offset):
@@ -163,6 +178,41 @@ def _noise_and_reduced(x_shape, ns, p, seed, offset):
     shared = tuple(d for d, k in enumerate(ns) if k == 1 and x_shape[d] != 1)
     m = np.all(full, axis=shared, keepdims=True) if shared else full
     return m, m.reshape(ns)
+
+
+def _threshold_le(numel, p, seed, offset):
+    # keep iff u <= t: the element whose word equals the threshold is kept (off by one)
+    return stream_words(numel, seed, offset) <= keep_threshold(p)
+
+
+def _threshold_minus_one(numel, p, seed, offset):
+    # keep iff u < t - 1: the element whose word is t - 1 is dropped (off by one the other way)
+    t = int(keep_threshold(p))
+    return stream_words(numel, seed, offset).astype(np.int64) < t - 1
+
+
+def _threshold_float32(numel, p, seed, offset):
+    # the threshold computed from float32(1 - p): a 24-bit significand, a grid of up to 256 words
+    t = int(np.floor(np.float64(np.float32(1.0 - p)) * 4294967296.0))
+    return stream_words(numel, seed, offset).astype(np.int64) < t
+
+
+def _scale_float32_division(p, dtype):
+    # float32 (and the 16-bit formats' float32 arithmetic): float32(1) / float32(1 - p), two roundings
+    dtype = np.dtype(dtype)
+    if p >= 1:
+        return dtype.type(0.0)
+    if dtype == np.float32:
+        return np.float32(1) / np.float32(1.0 - p)
+    return scale_for(p, dtype)
+
+
+def _scale_ulp_float64(p, dtype):
+    # float64: the scale one ulp too high (e.g. a constant folded differently); float32 right
+    s = scale_for(p, dtype)
+    if np.dtype(dtype) == np.float64 and p < 1:
+        return np.nextafter(s, np.float64(np.inf))
+    return s
 
 
 def _one(p, dtype):
@@ -279,6 +329,8 @@ MUTANTS = (
     Mutant("neighbour_dependent", "element i+1 reuses element i's decision when its word's "
            "low byte is 0 (1 in 256)", mask_fn=_neighbour_dependent),
     # the coverage of issue 10: each caught only by the check added for it
+    Mutant("pairs_share_decision", "neighbours 2k, 2k+1 share one keep decision (each keep rate right): "
+           "the correlation MC dropout and dropout-as-L2 assume away", mask_fn=_pairs_share),
     Mutant("same_mask_across_batch", "one mask for x[0] broadcast over axis 0 (right for 1-D input)",
            shaped=_same_mask_across_batch),
     Mutant("offset_rounded_to_block", "the offset is rounded down to a multiple of 4",
@@ -303,6 +355,22 @@ MUTANTS = (
     Mutant("half_saturating", "16-bit: a saturating conversion (satfinite): inf and overflow become +-max",
            half="saturating"),
     Mutant("out_ignored", "out=x is accepted but not written: a new array is returned", out_ignored=True),
+    # issue 21: a blind spot of the lag tests (0 of 5 seeds at 2**23)
+    Mutant("byte_rotations", "four neighbours share one word, each through a different byte rotation of it",
+           mask_fn=_byte_rotations),
+    # issue 21: exactness at the edges (claim our stream; statistically perfect, only exactness
+    # crafted from the stream can tell; each differs from the contract for ~1 word in 2**32 or at
+    # a few p): caught by the crafted contract checks on every seed
+    Mutant("threshold_le", "keep iff u <= t: the word equal to the threshold is kept (off by one; claims our "
+           "stream)", mask_fn=_threshold_le, contract=True),
+    Mutant("threshold_minus_one", "keep iff u < t - 1: the word t - 1 is dropped (off by one; claims our stream)",
+           mask_fn=_threshold_minus_one, contract=True),
+    Mutant("threshold_float32", "the threshold computed from float32(1 - p) (claims our stream)",
+           mask_fn=_threshold_float32, contract=True),
+    Mutant("scale_float32_division", "float32 scale float32(1) / float32(1 - p), two roundings (differs at "
+           "p = 0.15, 0.45, 1e-6; claims our stream)", scale_fn=_scale_float32_division, contract=True),
+    Mutant("scale_ulp_float64", "float64 scale one ulp above 1/(1-p) (claims our stream)",
+           scale_fn=_scale_ulp_float64, contract=True),
 )
 
 BY_NAME = {m.name: m for m in MUTANTS}
@@ -320,6 +388,7 @@ CATCHERS = {
     "ignores_offset": ("cross_call/offset+n",),
     "reuses_previous_counter": ("lag/p=0.5/L=4",),
     "neighbour_dependent": ("lag/p=0.5/L=1", "lag/p=0.1/L=1"),
+    "pairs_share_decision": ("lag/p=0.5/L=1", "lag/p=0.1/L=1"),
     "same_mask_across_batch": ("multidim/2d/axis=0", "multidim/3d/axis=0", "multidim/4d/axis=0"),
     "offset_rounded_to_block": ("semantic/offset_shift",),
     "position_32bit": ("cross_call/offset+2**32",),
@@ -333,6 +402,12 @@ CATCHERS = {
     "half_scale_rounded": ("half_mean/float16/p=0.01", "half_mean/bfloat16/p=0.01"),
     "half_saturating": ("semantic/float16", "semantic/bfloat16"),
     "out_ignored": ("semantic/inplace",),
+    "byte_rotations": ("byte_sharing/lags=1..3",),
+    "threshold_le": ("contract/keep_threshold_edges",),
+    "threshold_minus_one": ("contract/keep_threshold_edges",),
+    "threshold_float32": ("contract/keep_threshold_edges",),
+    "scale_float32_division": ("contract/scale_rounding",),
+    "scale_ulp_float64": ("contract/scale_rounding", "contract/forward"),
 }
 
 

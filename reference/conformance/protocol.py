@@ -80,11 +80,14 @@ class Implementation:
     description: str = ""
     source: object = field(default=None, repr=False)  # the wrapped object, for the report
     simulated: bool = False           # CUDA simulator: tiny sample sizes only
+    refused: dict = field(default_factory=dict, repr=False)  # dtype -> the error: declared, then refused
 
     def require(self, *needs: str) -> None:
         missing = [n for n in needs if not self.capabilities.has(n)]
         if missing:
-            raise Unsupported(f"{self.name} does not support {', '.join(missing)}")
+            why = [f"{n} (declared, but refused: {self.refused[n.split(':', 1)[1]]})"
+                   if n.startswith("dtype:") and n.split(":", 1)[1] in self.refused else n for n in missing]
+            raise Unsupported(f"{self.name} does not support {', '.join(why)}")
 
     def _extra(self, shape, noise_shape, out) -> dict:
         """``noise_shape=`` and ``out=`` are passed on only when given (forward_fn and
@@ -259,6 +262,26 @@ def _api_backward(bwd: Callable) -> Callable:
     return backward
 
 
+def _require_seed_parameter(f) -> None:
+    """A callable ``f(x, p)`` without a seed is a stateful dropout: not checked (yet); say so
+    clearly rather than load it and report an error per check."""
+    import inspect
+
+    try:
+        sig = inspect.signature(f)
+    except (TypeError, ValueError):
+        return
+    params = list(sig.parameters.values())
+    if any(q.kind in (q.VAR_POSITIONAL, q.VAR_KEYWORD) for q in params):
+        return
+    positional = [q for q in params if q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD)]
+    if len(positional) < 3:
+        raise TypeError(f"{getattr(f, '__qualname__', f)!r} takes {len(positional)} positional arguments "
+                        f"({', '.join(q.name for q in positional)}), not f(x, p, seed): a stateful dropout "
+                        "(no seed) cannot be checked for reproducibility; wrap it as f(x, p, seed) that seeds "
+                        "its generator, e.g. torch.manual_seed(seed) or np.random.default_rng(seed)")
+
+
 def from_callable(f, name: str | None = None, *, description: str = "",
                   dtypes: tuple | None = None) -> Implementation:
     """A plain ``f(x, p, seed) -> y`` (NumPy in and out): forward only."""
@@ -266,6 +289,7 @@ def from_callable(f, name: str | None = None, *, description: str = "",
     def forward(x, p, *, seed, offset, training, mask_format):
         return f(x, p, seed), None
 
+    _require_seed_parameter(f)
     if dtypes is None:
         dtypes = tuple(d for d in vocab.WIDE_DTYPES
                        if _works(lambda d=d: np.asarray(f(np.linspace(1, 2, 16, dtype=d), 0.5, 1)).shape))

@@ -22,6 +22,20 @@ def _pv(x):
     return "<1e-300" if x == 0 else f"{x:.3g}"
 
 
+def failure_line(r) -> str:
+    """One failing check in words: p-value, observed, expected, effect size, likely cause, detail."""
+    parts = [f"{r.name}:"]
+    if r.p_value is not None:
+        parts.append(f"p = {_pv(r.p_value)} (ALPHA {r.alpha:.3g})" if r.alpha else f"p = {_pv(r.p_value)}")
+    if r.observed:
+        parts.append(f"observed {r.observed}, expected {r.expected}; effect {r.effect_size}")
+    if r.cause and r.kind == "statistical":
+        parts.append(f"likely cause: {r.cause}")
+    if r.kind != "statistical" or not r.observed:
+        parts.append(r.detail)
+    return " ".join(p for p in parts if p).replace(": ;", ":")
+
+
 def write(run, out: str | Path) -> list[Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -68,6 +82,20 @@ def markdown(run, plots=()) -> str:
         detail = r.detail if r.kind != "statistical" or r.status != "pass" else ""
         lines.append(f"| `{r.name}` | {_MARK[r.status]} | {_pv(r.p_value)} | {r.n or ''} | {r.effect} | "
                      f"{detail.replace('|', '/')} |")
+    from .explain import headlines
+
+    heads = headlines(run.results)
+    if heads:
+        lines += ["", "## Failures explained", "",
+                  "One line per root cause where a known bug's signature matches (reference/conformance/explain.py); "
+                  "observed and expected values and the effect in the data's units.", ""]
+        for h, rs in heads:
+            lines.append(f"* **{h}**" + (f" ({len(rs)} checks)" if len(rs) > 1 else ""))
+            for r in rs:
+                lines.append(f"  * {failure_line(r).replace('|', '/')}")
+    refused = getattr(run.impl, "refused", {})
+    for d, why in refused.items():
+        lines += ["", f"Note: `{d}` was declared but refused ({why}): its checks are \"not supported\"."]
     bias = keep_rate_table(run)
     if bias:
         lines += ["", "## Observed keep rates", "", *bias]

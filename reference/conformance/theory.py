@@ -707,24 +707,12 @@ def summary_lines(tr: TheoryRun) -> list[str]:
 # --- the mutant that claims 3 and 4 are written for ------------------------------------------------
 
 
-def _pairs_share(numel: int, p: float, seed: int, offset: int) -> np.ndarray:
-    """Neighbouring elements (stream positions 2k, 2k+1) share the decision of position 2k:
-    each element's keep rate is right, the pairs are perfectly correlated."""
-    from reference.stream import keep_threshold, words_for_positions
-
-    g = np.arange(numel, dtype=np.uint64) + np.uint64(offset)
-    return words_for_positions(g - (g & np.uint64(1)), seed) < keep_threshold(p)
-
-
-def _make_pairs_mutant():
+def _pairs_mutant():
     from reference.conformance import mutants
 
-    if "pairs_share_decision" in getattr(mutants, "BY_NAME", {}):  # once integrated into mutants.py
-        return mutants.BY_NAME["pairs_share_decision"]
-    return mutants.Mutant("pairs_share_decision", "each pair of neighbouring elements (positions 2k, 2k+1) shares one "
-                  "keep decision; every element's keep rate is right", mask_fn=_pairs_share)
+    return mutants.BY_NAME["pairs_share_decision"]
 
 
-PAIRS_SHARE_DECISION = _make_pairs_mutant()
+PAIRS_SHARE_DECISION = _pairs_mutant()
 #: The theory checks designed to catch it (tests/test_theory.py asserts it).
 PAIRS_CATCHERS = ("theory/3_mc_dropout/p=0.5", "theory/4_adaptive_l2/p=0.5")

@@ -4,9 +4,22 @@ and the power table."""
 
 from __future__ import annotations
 
-from . import cross_call, half_mean, keep_rate, mean, multidim, neighbours, raw_words, structured, uniformity, variance
+from . import (
+    byte_sharing,
+    cross_call,
+    half_mean,
+    keep_rate,
+    mean,
+    multidim,
+    neighbours,
+    raw_words,
+    structured,
+    uniformity,
+    variance,
+)
 
-_IMPL_MODULES = (keep_rate, mean, variance, uniformity, neighbours, cross_call, multidim, structured, half_mean)
+_IMPL_MODULES = (keep_rate, mean, variance, uniformity, neighbours, byte_sharing, cross_call, multidim, structured,
+                 half_mean)
 
 
 def backend_probes():

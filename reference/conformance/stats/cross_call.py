@@ -44,7 +44,11 @@ def check_cross_call(impl, *, n, p, seed, offset, pair) -> float:
 def _probe(pair):
     def run(impl, n, seeds):
         seed, offset = seeds(f"mask/p={fmt_p(P_CROSS)}")
-        return check_cross_call(impl, n=n, p=P_CROSS, seed=seed, offset=offset, pair=pair)
+        pv = check_cross_call(impl, n=n, p=P_CROSS, seed=seed, offset=offset, pair=pair)
+        a = keep_mask(impl, n, P_CROSS, seed, offset)
+        b = keep_mask(impl, n, P_CROSS, *other_call(pair, seed, offset, n))
+        q = keep_prob(P_CROSS)
+        return pv, {"observed": float(np.mean(a == b)), "expected": q**2 + (1 - q) ** 2, "what": "agreement"}
     return Probe(f"cross_call/{pair}", P_CROSS, sizes(budget.N_MAIN, sim=budget.N_SIM), run,
                  needs=("offset",) if pair.startswith("offset") else (),
                  doc=f"call (seed, offset) vs ({pair}): overlap of kept sets is Binomial(n, q**2)")

@@ -40,10 +40,16 @@ def mean_pvalue(y: np.ndarray, v: float, p: float) -> float:
     return float(2 * stats.norm.sf(abs(z)))
 
 
-def check_half_mean(impl, *, name, n, p, seed, offset) -> float:
+def check_half_mean(impl, *, name, n, p, seed, offset, info=None) -> float:
     dt = vocab.np_dtype(name)
     y, _ = impl.forward(np.full(n, budget.HALF_MEAN_X[name], dtype=dt), p, seed=seed, offset=offset)
-    return mean_pvalue(y, expected_kept(name, p), p)
+    v = expected_kept(name, p)
+    if info is not None:  # what a failure prints: the mean of y, its expectation, the kept values seen
+        y64 = y.astype(np.float64)
+        kept = np.unique(y64[y64 != 0])
+        info.update(observed=float(np.mean(y64)), expected=keep_prob(p) * v, kept_value=v,
+                    kept_seen=[float(k) for k in kept[:3]], dtype=name)
+    return mean_pvalue(y, v, p)
 
 
 def _probe(name):
@@ -52,7 +58,8 @@ def _probe(name):
 
     def run(impl, n, seeds):
         seed, offset = seeds(label)
-        return check_half_mean(impl, name=name, n=n, p=p, seed=seed, offset=offset)
+        info: dict = {}
+        return check_half_mean(impl, name=name, n=n, p=p, seed=seed, offset=offset, info=info), info
 
     return Probe(label, p, sizes(budget.N_MAIN, sim=budget.N_SIM), run, needs=(f"dtype:{name}",),
                  doc=f"{name}: mean of y over n copies of x = {budget.HALF_MEAN_X[name]} is "

@@ -26,7 +26,8 @@ def _probe(p, sz, label=None, slow=False):
     def run(impl, n, seeds):
         seed, offset = seeds(sample)
         kept = keep_count(impl, n, p, seed, offset)
-        return binomial_pvalue(kept, n, p), {"kept": kept}  # the observed count, for the report's plot
+        # the observed count, for the report's plot, and the rate for a failure's explanation
+        return binomial_pvalue(kept, n, p), {"kept": kept, "observed": kept / n, "expected": keep_prob(p)}
 
     return Probe(label, p, sz, run, doc=DOC, slow=slow)
 

@@ -47,6 +47,11 @@ def check_mean_backward(impl, *, n, p, seed, offset, source) -> float:
 
 def check_mean_over_seeds(impl, *, k, p, seed, offset, backward=False) -> float:
     """One fixed element (index SWEEP_ELEMENT of an 8-element tensor), seeds seed .. seed+k-1."""
+    return mean_pvalue(ratios_over_seeds(impl, k=k, p=p, seed=seed, offset=offset, backward=backward), p)
+
+
+def ratios_over_seeds(impl, *, k, p, seed, offset, backward=False) -> np.ndarray:
+    """y/x of the fixed element over seeds seed .. seed+k-1."""
     x = x_signed(SWEEP_SIZE)
     r = np.empty(k)
     for j in range(k):
@@ -55,7 +60,7 @@ def check_mean_over_seeds(impl, *, k, p, seed, offset, backward=False) -> float:
         else:
             y, _ = impl.forward(x, p, seed=seed + j, offset=offset)
         r[j] = float(y[SWEEP_ELEMENT]) / float(x[SWEEP_ELEMENT])
-    return mean_pvalue(r, p)
+    return r
 
 
 def _kw(seeds, label):
@@ -67,9 +72,17 @@ def _sz(p, ps, n=budget.N_MAIN, sim=budget.N_SIM):
     return sizes(n, sim=sim if p in ps else None)
 
 
+def _observed(r, p):
+    """What a failure prints: the mean of y/x against 1 (and the keep probability and scale it implies)."""
+    return {"observed": float(np.mean(r, dtype=np.float64)), "expected": 1.0,
+            "scale_seen": float(np.max(r)) if r.size else float("nan")}
+
+
 def _forward(p):
     def run(impl, n, seeds):
-        return check_mean_forward(impl, n=n, p=p, **_kw(seeds, f"moments/p={fmt_p(p)}"))
+        kw = _kw(seeds, f"moments/p={fmt_p(p)}")
+        r = forward_ratio(impl, n, p, **kw)
+        return mean_pvalue(r, p), _observed(r, p)
     return Probe(f"mean_forward/p={fmt_p(p)}", p, _sz(p, budget.SIM_MOMENT_P), run,
                  doc="E[y] = x: mean of y/x over n elements is 1; exact binomial null")
 
@@ -78,7 +91,8 @@ def _backward(p, source):
     label = f"mean_backward_{source}/p={fmt_p(p)}"
 
     def run(impl, n, seeds):
-        return check_mean_backward(impl, n=n, p=p, source=source, **_kw(seeds, label))
+        r = backward_ratio(impl, n, p, source=source, **_kw(seeds, label))
+        return mean_pvalue(r, p), _observed(r, p)
     needs = ("backward", "regenerate") if source == "regenerate" else (f"mask:{source}",)
     return Probe(label, p, _sz(p, budget.SIM_MOMENT_P), run, needs=needs,
                  doc=f"E[grad_x] = grad_y, mask {'regenerated' if source == 'regenerate' else 'stored as ' + source}")
@@ -88,7 +102,8 @@ def _sweep(p, backward):
     label = f"mean_seeds_{'backward' if backward else 'forward'}/p={fmt_p(p)}"
 
     def run(impl, k, seeds):
-        return check_mean_over_seeds(impl, k=k, p=p, backward=backward, **_kw(seeds, label))
+        r = ratios_over_seeds(impl, k=k, p=p, backward=backward, **_kw(seeds, label))
+        return mean_pvalue(r, p), _observed(r, p)
     sim = budget.SWEEP_K_SIM if not backward and p in budget.SIM_SWEEP_FORWARD_P else None
     return Probe(label, p, sizes(budget.SWEEP_K, sim=sim), run,
                  needs=("backward", "regenerate") if backward else (),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import budget
-from .neighbours import pair_pvalue
+from .neighbours import pair_phi, pair_pvalue
 from .sampling import Probe, keep_mask
 
 P_ND = 0.5
@@ -32,7 +32,11 @@ def _probe(i, axis):
 
     def run(impl, shape, seeds):
         seed, offset = seeds(f"multidim/{ndim}d")
-        return check_axis(impl, shape=shape, p=P_ND, seed=seed, offset=offset, axis=axis)
+        pv = check_axis(impl, shape=shape, p=P_ND, seed=seed, offset=offset, axis=axis)
+        kept = keep_mask(impl, tuple(shape), P_ND, seed, offset)
+        a = np.take(kept, np.arange(shape[axis] - 1), axis=axis)
+        b = np.take(kept, np.arange(1, shape[axis]), axis=axis)
+        return pv, {"observed": pair_phi(a.ravel(), b.ravel()), "expected": 0.0, "what": "correlation"}
 
     return Probe(label, P_ND, shapes, run,
                  doc=f"{ndim}-D input: decisions of neighbours along axis {axis} independent; chi-square 2 x 2")

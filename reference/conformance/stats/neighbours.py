@@ -34,6 +34,13 @@ def pair_pvalue(a: np.ndarray, b: np.ndarray) -> float:
     return float(stats.chi2_contingency(table, correction=False).pvalue)
 
 
+def pair_phi(a: np.ndarray, b: np.ndarray) -> float:
+    """The correlation of two bool arrays (0 under independence): a failure's effect size."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    sa, sb = a.std(), b.std()
+    return float(((a - a.mean()) * (b - b.mean())).mean() / (sa * sb)) if sa > 0 and sb > 0 else 0.0
+
+
 def check_lag(impl, *, n, p, seed, offset, lag) -> float:
     kept = keep_mask(impl, n, p, seed, offset)
     return pair_pvalue(kept[:-lag], kept[lag:])
@@ -63,7 +70,9 @@ def check_periodicity(impl, *, n, p, seed, offset, max_lag) -> float:
 def _lag(p, lag):
     def run(impl, n, seeds):
         seed, offset = seeds(f"mask/p={fmt_p(p)}")
-        return check_lag(impl, n=n, p=p, seed=seed, offset=offset, lag=lag)
+        pv = check_lag(impl, n=n, p=p, seed=seed, offset=offset, lag=lag)
+        kept = keep_mask(impl, n, p, seed, offset)
+        return pv, {"observed": pair_phi(kept[:-lag], kept[lag:]), "expected": 0.0, "what": "correlation"}
     sim = budget.N_SIM if p in budget.SIM_LAG_P else None
     return Probe(f"lag/p={fmt_p(p)}/L={lag}", p, sizes(budget.N_MAIN, sim=sim), run,
                  doc=f"decisions at i and i+{lag} independent; chi-square 2 x 2")

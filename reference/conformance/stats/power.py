@@ -98,6 +98,12 @@ def detectable(probe, n, alpha: float | None = None) -> tuple[str, str]:
         lam = _ncx2_lambda(m - 1, alpha)
         d = math.sqrt(lam * q * (1 - q) / ((n / m) * (1 - 1 / m)))
         return f"{d:.2g}", f"abs. keep-prob. error of one class of {m} (noncentral chi2, df {m - 1})"
+    if fam == "byte_sharing":  # ~768 positions near the ~n 2**-16 elements kept at p = 1 - 2**-16
+        m = 6 * n * 2.0**-16
+        qb = 2.0**-8
+        k = stats.binom.isf(alpha, max(int(m), 1), qb) + 1
+        return f"{(k / max(m, 1)) / qb:.2g}x", "keep rate at p = 1 - 2**-8 of the neighbours of an element kept " \
+            "at p = 1 - 2**-16, relative to 2**-8 (one-sided binomial)"
     if fam == "lag":
         lag = int(probe.label.split("L=")[1])
         phi = z / math.sqrt(n - lag)

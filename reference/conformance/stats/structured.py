@@ -16,7 +16,7 @@ import numpy as np
 
 from . import budget
 from .keep_rate import binomial_pvalue
-from .sampling import Probe, fmt_p
+from .sampling import Probe, fmt_p, keep_prob
 
 
 def kept_mask_elements(impl, x_shape, noise_shape, p, seed, offset) -> int:
@@ -36,7 +36,8 @@ def _probe(name, need, p, shapes):
         x_shape, ns = n
         seed, offset = seeds(label)
         kept = kept_mask_elements(impl, x_shape, ns, p, seed, offset)
-        return binomial_pvalue(kept, math.prod(ns), p), {"kept": kept}
+        return binomial_pvalue(kept, math.prod(ns), p), {"kept": kept, "observed": kept / math.prod(ns),
+                                                              "expected": keep_prob(p)}
 
     return Probe(label, p, dict(shapes), run, needs=(need,), doc=DOC)
 

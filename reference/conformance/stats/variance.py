@@ -45,7 +45,9 @@ def check_variance(impl, *, n, p, seed, offset) -> float:
 def _probe(p):
     def run(impl, n, seeds):
         seed, offset = seeds(f"moments/p={fmt_p(p)}")
-        return check_variance(impl, n=n, p=p, seed=seed, offset=offset)
+        r = forward_ratio(impl, n, p, seed, offset)
+        return variance_pvalue(r, p), {"observed": float(np.var(r, ddof=1, dtype=np.float64)),
+                                       "expected": p / (1.0 - p)}
     sim = budget.N_SIM if p in budget.SIM_MOMENT_P else None
     return Probe(f"variance/p={fmt_p(p)}", p, sizes(budget.N_MAIN, sim=sim), run,
                  doc="Var[y/x] = p/(1-p); sample variance, exact binomial null")
