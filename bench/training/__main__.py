@@ -1,0 +1,3 @@
+from bench.training.cli import main
+
+raise SystemExit(main())
