@@ -1,6 +1,8 @@
-"""Where the thread pool starts to pay: ``python -m bench.studies.crossover`` prints, per size, the
-fastest of many calls of the serial and the parallel compilation of the CPU forward kernel
-(float32, no mask kept). ``kernels.threads.PARALLEL_MIN`` records the result."""
+"""Where sharing a call with the worker threads starts to pay: ``python -m bench.studies.crossover``
+prints, per size, the median of many calls of ``kernels.cpu.dropout_forward`` (float32, no mask
+kept, ``out=`` given) with 1 thread and with 2, taken alternately (as if every core were free:
+the busy-core check is off for the 2-thread calls). ``kernels.threads.PARALLEL_MIN`` records
+the result; run it on an idle machine."""
 
 from __future__ import annotations
 
@@ -9,39 +11,38 @@ import time
 import numba
 import numpy as np
 
-from kernels import cpu
-from reference.stream import keep_threshold, scale_for, split_seed
+from kernels import cpu, threads
 
 
-def crossover(log2_sizes=range(10, 19), calls=300):
-    k0, k1 = split_seed(1)
+def crossover(log2_sizes=range(12, 21), calls=200):
     rows = []
-    for lg in log2_sizes:
-        n = 1 << lg
-        x, y = np.ones(n, np.float32), np.empty(n, np.float32)
-        n_tiles = (n + cpu.TILE - 1) // cpu.TILE
-        best = {}
-        for name, which, chunks in (("parallel", 0, min(n_tiles, 8 * numba.get_num_threads())),
-                                    ("serial", 1, 1)):
-            kernel = cpu.compiled_kernels("regen", cpu.MODE_NONE, 0)[which]
-            args = (x, y, cpu.EMPTY_BOOL, cpu.EMPTY_BITS, k0, k1, np.zeros(1, np.uint64), n, keep_threshold(0.5),
-                    scale_for(0.5, np.float32), chunks, 0, chunks)
-            kernel(*args)  # compile or load
-            times = []
+    saved = threads.PARALLEL_MIN, threads.cores_free
+    threads.PARALLEL_MIN, threads.cores_free = 0, (lambda: 1)
+    try:
+        for lg in log2_sizes:
+            n = 1 << lg
+            x, y = np.ones(n, np.float32), np.empty(n, np.float32)
+            times: dict[int, list[float]] = {1: [], 2: []}
             for _ in range(calls):
-                t = time.perf_counter()
-                kernel(*args)
-                times.append(time.perf_counter() - t)
-            best[name] = min(times) * 1e6
-        rows.append((lg, best["serial"], best["parallel"]))
+                for t in (1, 2):
+                    numba.set_num_threads(t)
+                    start = time.perf_counter()
+                    cpu.dropout_forward(x, 0.5, seed=1, mask_format=None, out=y)
+                    times[t].append(time.perf_counter() - start)
+            rows.append((lg, float(np.median(times[1])) * 1e6, float(np.median(times[2])) * 1e6))
+    finally:
+        threads.PARALLEL_MIN, threads.cores_free = saved
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     return rows
 
 
 def main():
-    print(f"threads: {numba.get_num_threads()}")
-    for lg, serial, parallel in crossover():
-        print(f"2^{lg:<2}  serial {serial:8.1f} us   parallel {parallel:8.1f} us   "
-              f"{'pool pays' if parallel < serial else 'serial'}")
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        print("Numba sees one core: nothing to share")
+        return
+    for lg, one, two in crossover():
+        print(f"2^{lg:<2}  1 thread {one:8.1f} us   2 threads {two:8.1f} us   "
+              f"{'sharing pays' if two < one else 'serial'}")
 
 
 if __name__ == "__main__":
