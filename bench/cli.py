@@ -3,7 +3,7 @@
 Examples::
 
     dropout-bench                      # the full sweep on this machine -> reports/<device>/
-    dropout-bench --quick --out /tmp/r # a small sweep (CI)
+    dropout-bench --quick --out /tmp/r # a small sweep (CI); without --out: reports/_scratch/<device>/
     dropout-bench --backends cuda --sizes 2**20,2**24,2**26,2**28 --p 0.5 --dtypes float32
     dropout-bench --from-json .benchmarks/run.json   # pytest-benchmark JSON -> same report
     dropout-bench --impl textbook-numpy --quick       # add an implementation (IMPL string)
@@ -12,11 +12,19 @@ The ceiling (a copy) and the peer (PyTorch, where installed) of every device in 
 are added to the named backends unless ``--no-peers``. ``--impl IMPL`` (repeatable, or
 comma-separated) adds ``reference.conformance.loader.implementation(IMPL)`` as a provider at the points
 its capabilities cover.
+
+The default and ``--quick`` sweeps also measure (unless ``--no-studies``): the per-call table
+(microseconds per call at 2^8..2^16, with the textbook NumPy dropout and PyTorch), the "as
+called" rows (``dropout_forward(x, p, seed=s)``, new output and mask, against ``np.copy(x)``)
+and the "under load" rows (``bench.underload``: all threads vs one thread while a busy
+process of our own spins on one core). Every % of the copy and speedup over PyTorch is a
+median of side-by-side pairs (``bench.sweep``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import time
@@ -69,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
                     "elementwise points (operations, masks, dtypes) it supports; the others are skipped")
     ap.add_argument("--masks", type=_checked(grid.parse_masks),
                     help="mask formats: none, bool, bits (default all; for backward, none = regenerated)")
-    ap.add_argument("--out", type=Path, help="report folder (default reports/<device-name>)")
+    ap.add_argument("--out", type=Path, help="report folder (default reports/<device-name>; with --quick "
+                    f"{SCRATCH}/<device-name>, so that a quick run never replaces a full report)")
     ap.add_argument("--repeats", type=int, help="most samples per point (default 25; --quick 5)")
     ap.add_argument("--warmup", type=int, default=timing.WARMUP,
                     help=f"untimed calls before sampling (default {timing.WARMUP})")
@@ -77,8 +86,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="seconds of sampling per point (half below 2^20) before stopping at >= 5 samples "
                     "(default 0.6; --quick 0.05)")
     ap.add_argument("--passes", type=int,
-                    help="run the grid this many times and keep each point's fastest pass: a shared "
-                    "machine's slow spells rarely hit a point twice (default 2; --quick 1)")
+                    help="run the grid this many times: each point's absolute time is its fastest pass, "
+                    "its side-by-side ratios pool the pairs of every pass (default 1)")
+    ap.add_argument("--no-studies", action="store_true",
+                    help="only the grid: no per-call, as-called or under-load rows")
     ap.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
                     help="before each CPU point wait up to SECONDS for other processes to use < 0.25 cores, "
                     "and re-measure a point they disturbed (twice at most); default 0: no waiting "
@@ -94,6 +105,9 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
+SCRATCH = "reports/_scratch"  # gitignored (under $DROPOUT_BENCH_REPORTS where that is set)
+
+
 def _default_backends() -> list[str]:
     names = prov_mod.backend_names()
     if vocab.cuda_simulated():
@@ -102,11 +116,12 @@ def _default_backends() -> list[str]:
 
 
 def _grids(args, providers) -> list[grid.Grid]:
-    names = tuple(providers)
+    names = tuple(n for n in providers if n not in getattr(args, "study_only", ()))
     gpu = any(p.device == "cuda" for p in providers.values())
     custom = args.sizes or args.p or args.dtypes or args.operations or args.masks
     if not custom:
-        return grid.quick_grids(names) if args.quick else grid.default_grids(names, gpu=gpu)
+        grids = grid.quick_grids(names) if args.quick else grid.default_grids(names, gpu=gpu)
+        return grids + ([] if args.no_studies else _study_grids(args, providers))
     sizes: tuple[int, ...]
     dtypes: tuple[str, ...]
     if args.quick:
@@ -123,6 +138,37 @@ def _grids(args, providers) -> list[grid.Grid]:
         mask_formats=args.masks or grid.SWEEP_MASK_FORMATS,
         max_size=dict(grid.SLOW_CAP) if args.sizes else dict(grid.SLOW_CAP, **grid.CPU_CAP),
     )]
+
+
+TEXTBOOK = "textbook-numpy"
+
+
+def _study_grids(args, providers) -> list[grid.Grid]:
+    """The per-call grid (every provider, and the textbook NumPy dropout where the peers are
+    wanted) and the as-called grid (the fast backends, the copy and PyTorch) of each device."""
+    names = tuple(providers)
+    per_call = names + ((TEXTBOOK,) if TEXTBOOK in providers else ())
+    grids = [grid.per_call_grid(per_call)]
+    for device in dict.fromkeys(p.device for p in providers.values()):
+        on = tuple(name for name, p in providers.items() if p.device == device and name != "reference"
+                   and p.kind != "impl")
+        n = grid.QUICK_AS_CALLED_N if args.quick else grid.AS_CALLED_N.get(device, 2**24)
+        caps = dict(grid.SLOW_CAP, **grid.CPU_CAP) if device == "cuda" else {}
+        if on:
+            grids.append(grid.Grid("as-called", on, (n,), operations=grid.AS_CALLED, mask_formats=(None, "bool"),
+                                   max_size=caps))
+    return grids
+
+
+def _default_out(args, df) -> Path:
+    """Where a report goes without --out: reports/<device>, or for --quick the gitignored
+    reports/_scratch/<device> (said on stderr), so a quick run never replaces a full report."""
+    if not args.quick:
+        return report.default_out_dir(df)
+    out = Path(os.environ.get("DROPOUT_BENCH_REPORTS", "reports")) / "_scratch" / report.report_device(df)
+    print(f"dropout-bench: --quick without --out writes to {out}/ (gitignored), not reports/<device>/: "
+          "a quick run never replaces a full report (give --out to choose)", file=sys.stderr)
+    return out
 
 
 def _from_json(ap, args, command) -> int:
@@ -170,6 +216,7 @@ def main(argv=None) -> int:
         return _from_json(ap, args, command)
 
     start = time.perf_counter()
+    load_before = env.loadavg()
     impls = [spec for group in args.impl or () for spec in group]
     try:
         names = args.backends or _default_backends()
@@ -183,7 +230,15 @@ def main(argv=None) -> int:
     for p in extra:
         providers.setdefault(p.name, p)
     if not args.no_peers and not prov_mod.torch_installed():
-        print(f"dropout-bench: no peer: {prov_mod.TORCH_MISSING}", file=sys.stderr)
+        print(f"dropout-bench: no peer: {prov_mod.torch_missing('torch-cpu')}", file=sys.stderr)
+    studies = not args.no_studies and not (args.sizes or args.p or args.dtypes or args.operations or args.masks)
+    if studies and not args.no_peers and any(p.device == "cpu" for p in providers.values()):
+        try:
+            if TEXTBOOK not in providers:
+                providers[TEXTBOOK] = prov_mod.impl_provider(TEXTBOOK)
+                args.study_only = {TEXTBOOK}  # the per-call table's, not the whole grid's
+        except ValueError as exc:
+            print(f"dropout-bench: no textbook row: {exc}", file=sys.stderr)
     points = grid.points(_grids(args, providers), providers)
     if args.list:
         for pt in points:
@@ -197,7 +252,7 @@ def main(argv=None) -> int:
         ap.error(problem)
     repeats = args.repeats or (5 if args.quick else 25)
     budget = args.budget if args.budget is not None else (0.05 if args.quick else 0.6)
-    passes = args.passes or (1 if args.quick else 2)
+    passes = args.passes or 1
     print(f"dropout-bench: {len(points)} points x {passes} pass(es), providers {', '.join(providers)}",
           file=sys.stderr)
     records = sweep.run(points, providers, repeats=repeats, warmup=args.warmup, budget_s=budget, passes=passes,
@@ -206,10 +261,18 @@ def main(argv=None) -> int:
                         progress=not args.no_progress)
     if not records:
         raise SystemExit("dropout-bench: every point failed")
+    if studies and "cpu" in providers:
+        from . import underload
+
+        print("dropout-bench: under-load rows (a busy process of ours on one core)", file=sys.stderr)
+        records += underload.run(providers, underload.QUICK_SIZES if args.quick else underload.SIZES,
+                                 repeats=15 if args.quick else 60, budget_s=budget, warmup=args.warmup,
+                                 log=lambda m: print(m, file=sys.stderr))
     df = report.frame(records)
-    out = args.out or report.default_out_dir(df)
+    out = args.out or _default_out(args, df)
     paths = report.write_report(df, out, command=command, plots=not args.no_plots)
-    print(f"dropout-bench: {len(df)} rows in {sweep.elapsed(start)} -> {paths['csv'].parent}/", file=sys.stderr)
+    print(f"dropout-bench: {len(df)} rows in {sweep.elapsed(start)} (load average {load_before:.2f} before, "
+          f"{env.loadavg():.2f} after) -> {paths['csv'].parent}/", file=sys.stderr)
     return 0
 
 

@@ -8,6 +8,7 @@ import importlib.metadata
 import os
 import platform
 import re
+import sys
 
 from reference import vocab
 
@@ -99,3 +100,44 @@ def versions() -> dict[str, str]:
         "numba_cuda": _version("numba-cuda"),
         "torch": _version("torch"),
     }
+
+
+def loadavg() -> float:
+    """The 1-minute load average (NaN where the system has none)."""
+    try:
+        return float(os.getloadavg()[0])
+    except (AttributeError, OSError):
+        return float("nan")
+
+
+def threading_layer() -> str:
+    """Numba's threading layer ('omp', 'tbb', 'workqueue'), '' before any parallel call ran."""
+    try:
+        import numba
+
+        return str(numba.threading_layer())
+    except (ValueError, ImportError):
+        return ""
+
+
+def torch_threads():
+    """PyTorch's intra-op threads where PyTorch is already imported (None otherwise: the
+    environment is read, PyTorch is not imported just for it)."""
+    torch = sys.modules.get("torch")
+    try:
+        return int(torch.get_num_threads()) if torch is not None else None
+    except Exception:  # a half-imported or stubbed module
+        return None
+
+
+def pinned() -> dict:
+    """What shapes a CPU number and can be read: CPU model, Numba's threads and threading
+    layer, PyTorch's threads (one CSV column each)."""
+    try:
+        import numba
+
+        nthreads = int(numba.get_num_threads())
+    except ImportError:
+        nthreads = None
+    return {"cpu_model": cpu_model(), "numba_threads": nthreads, "threading_layer": threading_layer(),
+            "torch_threads": torch_threads()}

@@ -35,7 +35,12 @@ ELEMENTWISE = ("forward", "backward")
 CHANNEL = ("forward_channel", "backward_channel")
 INPLACE = ("forward_inplace", "backward_inplace")
 OPERATIONS = ELEMENTWISE + CHANNEL + INPLACE
-VARIANTS = {"": "elementwise", "channel": "channel", "inplace": "in place"}
+#: "As called": ``y, mask = dropout_forward(x, p, seed=s)``, a new output (and mask) per call,
+#: against an allocating copy (``np.copy(x)``, operation ``copy_alloc``). Not in OPERATIONS:
+#: the sweep's own grid (``as_called_grid``) adds these rows.
+AS_CALLED = ("forward_alloc",)
+COPIES = ("copy", "copy_alloc")
+VARIANTS = {"": "elementwise", "channel": "channel", "inplace": "in place", "alloc": "as called"}
 #: The mask formats of a sweep, in the order each size's points are measured: not kept first.
 SWEEP_MASK_FORMATS = (None, *vocab.STORED_MASK_FORMATS)
 CHANNEL_HW = 1024  # H * W of a channel-dropout feature map (32 x 32)
@@ -82,6 +87,12 @@ def mask_elements(operation: str, n: int) -> int:
             raise ValueError(f"no channel-dropout shape for n = {n} (a multiple of 1024 from 4096 on)")
         return shape[0] * shape[1]
     return int(n)
+
+
+def ceiling_op(operation: str) -> str:
+    """The copy an operation is compared with: ``copy_alloc`` (allocating) for the as-called
+    rows, ``copy`` (into a preallocated output) for the others."""
+    return "copy_alloc" if variant(operation) == "alloc" else "copy"
 
 
 def point_ok(operation: str, n: int) -> bool:
@@ -161,7 +172,8 @@ def points(grids, providers) -> list[Point]:
                     if n > g.max_size.get(name, math.inf):
                         continue
                     if prov.supports("copy", None):
-                        add(Point(name, "copy", None, n, 0.0, dtype), key)
+                        for cop in dict.fromkeys(ceiling_op(op) for op in g.operations):
+                            add(Point(name, cop, None, n, 0.0, dtype), key)
                         continue
                     if not prov.supports_dtype(dtype):
                         continue
@@ -173,7 +185,7 @@ def points(grids, providers) -> list[Point]:
     ordered = []
     for key in by_key:  # insertion order: grids, then dtype, then size
         pts = by_key[key]
-        ordered += [pt for pt in pts if pt.operation == "copy"] + [pt for pt in pts if pt.operation != "copy"]
+        ordered += [pt for pt in pts if pt.operation in COPIES] + [pt for pt in pts if pt.operation not in COPIES]
     return ordered
 
 
@@ -314,3 +326,24 @@ def quick_grids(providers) -> list[Grid]:
         Grid("variants", names, (2**14, 2**18), operations=CHANNEL + INPLACE),
         Grid("p", names, (2**14,), ps=(0.25, 0.75), operations=ELEMENTWISE),
     ]
+
+
+# --- the sweep's studies: per call, as called ---------------------------------------------
+
+#: Sizes of the per-call table (microseconds per call, layer sizes): 2^8 .. 2^16.
+PER_CALL_SIZES = pow2_range(8, 16, 2)
+AS_CALLED_N = {"cpu": 2**24, "cuda": 2**28}
+QUICK_AS_CALLED_N = 2**18
+
+
+def per_call_grid(providers, sizes=PER_CALL_SIZES) -> Grid:
+    """Forward (mask not kept, ``out=``; and as called) and backward (regenerated; from a
+    stored bool mask, which PyTorch can do) at layer sizes, float32: microseconds per call."""
+    return Grid("per-call", tuple(providers), tuple(sizes), operations=ELEMENTWISE + AS_CALLED,
+                mask_formats=(None, "bool"))
+
+
+def as_called_grid(providers, n: int) -> Grid:
+    """``dropout_forward(x, p, seed=s)`` as users write it (new output, new bool mask; and with
+    ``mask_format=None``) at ``n`` float32, against ``np.copy(x)``."""
+    return Grid("as-called", tuple(providers), (n,), operations=AS_CALLED, mask_formats=(None, "bool"))

@@ -32,6 +32,7 @@ STYLE = {  # stable colours per provider
     "cuda": dict(color="tab:green", marker="o"),
     "torch-cpu": dict(color="tab:orange", marker="^"),
     "torch-cuda": dict(color="tab:red", marker="^"),
+    "textbook-numpy": dict(color="tab:purple", marker="d"),
 }
 COPY_STYLE = dict(color="black", linestyle="--", linewidth=1.2, marker=None)
 COPY_STYLE_CPU = dict(color="dimgray", linestyle=":", linewidth=1.6, marker=None)
@@ -290,7 +291,8 @@ def variants_vs_size(df, path) -> Path | None:
     fig, axes = _panels()
     copies = sel[sel["operation"] == "copy"]
     for ax, (direc, mask, title) in zip(axes.flat, PANELS):
-        part = sel[(sel["operation"].map(grid.direction) == direc) & (sel["mask_format"] == mask)]
+        part = sel[(sel["operation"].map(grid.direction) == direc) & (sel["mask_format"] == mask)
+                   & sel["operation"].isin(grid.OPERATIONS)]
         for (name, op), g in part.groupby(["backend", "operation"], sort=False):
             g = g.sort_values("n")
             v = grid.variant(op)
@@ -302,8 +304,55 @@ def variants_vs_size(df, path) -> Path | None:
                    f"({_device_suffix(sel)})", path)
 
 
+def per_call(df, path) -> Path | None:
+    """Microseconds per call against size (log-log), forward and backward, a line per provider
+    and call (bench.study_tables.PER_CALL_ROWS), the size where bandwidth takes over circled."""
+    from . import study_tables
+
+    devices = [d for d in dict.fromkeys(df["device"]) if study_tables.per_call_series(df, d)]
+    if not devices:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(14, 5.6), squeeze=False, sharey=True)
+    sizes = []
+    for device in devices:
+        for (backend, op, mask), r in study_tables.per_call_series(df, device).items():
+            direc = grid.direction(op)
+            panels = [axes[0, 0], axes[0, 1]] if direc == "copy" else [axes[0, 0 if direc == "forward" else 1]]
+            style = dict(COPY_STYLE) if direc == "copy" else dict(_style(backend))
+            if op == "forward_alloc":
+                style["linestyle"] = "--"
+            if mask == "bool":
+                style["marker"] = "v"
+            label = (f"{backend}: {study_tables.call_label(backend, str(r['kind'].iloc[0]), op, mask)}".replace("`", "")
+                     + (f" ({device})" if len(devices) > 1 else ""))
+            us = r["seconds_median"].to_numpy(dtype=float) * 1e6
+            sizes += list(r["n"])
+            bw = study_tables.bandwidth_from(r["n"], r["seconds_median"])
+            for ax in panels:
+                (line,) = ax.plot(r["n"], us, label=label, **style)
+                if bw:
+                    y = float(us[list(r["n"]).index(bw)])
+                    ax.plot([bw], [y], marker="o", markersize=14, markerfacecolor="none",
+                            markeredgecolor=line.get_color(), linestyle="none")
+    for ax, title in zip(axes.flat, ("forward", "backward")):
+        _size_axes(ax, f"{title} (circle: bandwidth takes over)", sizes, "µs per call (log scale)")
+    fig.suptitle(f"Time per call at layer sizes, float32 ({', '.join(devices)})", fontsize=13)
+    _log_y(axes.flat[0])
+    handles = {}
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.04 + 0.035 * ((len(handles) + 2) // 3), 1, 0.95))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
 def write_all(df, out_dir) -> list[Path]:
     out_dir = Path(out_dir)
+    if "study" in df:  # the under-load rows have their own table
+        df = df[df["study"].fillna("sweep") != "under-load"]
     paths = []
     dtypes = [d for d in vocab.DTYPES if d in set(df["dtype"])]
     for dtype in dtypes:
@@ -313,4 +362,5 @@ def write_all(df, out_dir) -> list[Path]:
     paths.append(variants_vs_size(df, out_dir / "variants_vs_size.png"))
     paths.append(throughput_vs_p(df, out_dir / "throughput_vs_p.png"))
     paths.append(forward_vs_backward(df, out_dir / "forward_vs_backward.png"))
+    paths.append(per_call(df, out_dir / "per_call.png"))
     return [p for p in paths if p is not None]

@@ -63,14 +63,15 @@ def footprint(provider: Provider, point) -> dict[str, int]:
     n, itemsize = point.n, traffic.itemsize(point.dtype)
     op = point.operation
     data = n * itemsize
-    mask = 0 if op == "copy" else traffic.mask_bytes(point.mask_format, grid.mask_elements(op, n))
-    if op == "copy":
+    copy = op in grid.COPIES
+    mask = 0 if copy else traffic.mask_bytes(point.mask_format, grid.mask_elements(op, n))
+    if copy:
         arrays = 2 * data
     elif grid.direction(op) == "backward" and point.mask_format is not None:
         arrays = 3 * data + 2 * mask
     else:
         arrays = 2 * data + mask
-    if (provider.name == "reference" or provider.kind == "impl") and op != "copy":
+    if (provider.name == "reference" or provider.kind == "impl") and not copy:
         arrays += (4 + 1 + itemsize + 1) * n + 20 * 8 * min(n // 4 + 1, CHUNK_BLOCKS)
     if provider.kind == "peer":
         arrays += data + n
@@ -140,7 +141,7 @@ class BackendProvider(Provider):
         self.clock = "cuda" if device == "cuda" else "host"
 
     def supports(self, operation, mask_format):
-        return operation in grid.OPERATIONS and mask_format in vocab.MASK_FORMATS
+        return (operation in grid.OPERATIONS or operation in grid.AS_CALLED) and mask_format in vocab.MASK_FORMATS
 
     def _arrays(self, n, dtype):
         if self.device == "cuda":
@@ -165,7 +166,10 @@ class BackendProvider(Provider):
             setup = _restorer(x, x0, self.device)
         mask = self._mask(x0 if grid.variant(operation) == "inplace" else x, p, mask_format, ns) \
             if grid.direction(operation) == "backward" and mask_format is not None else None
-        if grid.direction(operation) == "forward":
+        if grid.variant(operation) == "alloc":  # as users call it: a new output (and mask) per call
+            def run():
+                return mod.dropout_forward(x, p, seed=SEED, mask_format=mask_format)
+        elif grid.direction(operation) == "forward":
             def run():
                 return mod.dropout_forward(x, p, seed=SEED, mask_format=mask_format, out=out, noise_shape=ns)
         elif mask_format is None:
@@ -220,11 +224,13 @@ class CopyProvider(Provider):
         self.clock = "cuda" if device == "cuda" else "host"
 
     def supports(self, operation, mask_format):
-        return operation == "copy" and mask_format is None
+        return operation in grid.COPIES and mask_format is None
 
     def prepare(self, operation, mask_format, n, p, dtype):
         if not self.supports(operation, mask_format):
             raise ValueError(f"{self.name} only copies")
+        if operation == "copy_alloc":  # a copy that allocates its output: np.copy(x)
+            return self._allocating(n, dtype)
         if self.device == "cuda":
             from numba import cuda
 
@@ -246,6 +252,23 @@ class CopyProvider(Provider):
             return out
         return run
 
+    def _allocating(self, n, dtype):
+        if self.device == "cuda":
+            from numba import cuda
+
+            x = raw16(cuda_input(n, dtype))
+
+            def run():
+                out = cuda.device_array_like(x)
+                out.copy_to_device(x)
+                return out
+            return run
+        x = host_input(n, dtype)
+
+        def run():
+            return np.copy(x)
+        return run
+
     def threads(self):
         return None if self.device == "cuda" else _numba_threads()
 
@@ -261,7 +284,8 @@ class TorchProvider(Provider):
         self.clock = "torch-cuda" if device == "cuda" else "host"
 
     SUPPORTED = {("forward", None), ("forward", "bool"), ("backward", "bool"), ("forward_channel", None),
-                 ("backward_channel", "bool"), ("forward_inplace", None)}
+                 ("backward_channel", "bool"), ("forward_inplace", None),
+                 ("forward_alloc", None), ("forward_alloc", "bool")}  # PyTorch allocates anyway
 
     def supports(self, operation, mask_format):
         return (operation, mask_format) in self.SUPPORTED
@@ -273,6 +297,8 @@ class TorchProvider(Provider):
         if not self.supports(operation, mask_format):
             raise ValueError(f"{self.name} does not support {operation} with mask {mask_format!r}")
         torch.manual_seed(SEED)
+        if operation == "forward_alloc":
+            operation = "forward"  # F.dropout / native_dropout always return new tensors
         shape, ns = shape_of(operation, n)
         x = torch_input(n, dtype, self.device).reshape(shape)
         if operation == "forward_inplace":
@@ -413,8 +439,13 @@ def impl_provider(spec: str) -> ImplProvider:
 
 # --- registry -----------------------------------------------------------------------
 
-TORCH_MISSING = ("PyTorch is not installed (the optional peer): pip install -e \".[peers]\", "
-                 "or a CPU-only wheel: pip install torch --index-url https://download.pytorch.org/whl/cpu")
+def torch_missing(name: str = "torch") -> str:
+    """What ``dropout-check`` says of a missing optional package, for PyTorch (the peer)."""
+    return (f"{name!r} needs a package that is not installed (pip install -e \".[peers]\"; "
+            "PyTorch's CPU-only wheel: pip install torch --index-url https://download.pytorch.org/whl/cpu)")
+
+
+TORCH_MISSING = torch_missing("torch")
 
 
 def torch_installed() -> bool:
@@ -466,7 +497,7 @@ def get(name: str) -> Provider:
     if name == "copy-cuda":
         return CopyProvider("cuda")
     if name.startswith("torch-") and not torch_installed():
-        raise ValueError(f"{name}: {TORCH_MISSING}")
+        raise ValueError(torch_missing(name))
     if name == "torch-cpu":
         return TorchProvider("cpu")
     if name == "torch-cuda":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import math
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,16 @@ COLUMNS = [
     # extras
     "ceiling_implausible", "speedup_vs_reference", "kind", "repeats", "inner", "clock", "warmup",
     "host_seconds_per_call", "other_load", "passes", "pass_spread", "source",
+    # side by side (bench.sweep): % of copy and speedup over the peer, per pair
+    "pct_of_copy_p20", "pct_of_copy_p80", "copy_pairs", "pct_method", "ceiling",
+    "speedup_vs_peer", "speedup_vs_peer_p20", "speedup_vs_peer_p80", "peer_pairs", "peer", "ratio_spread",
+    # what was pinned or read: threads, threading layer, CPU, load averages; which study
+    "study", "cpu_model", "numba_threads", "threading_layer", "torch_threads", "loadavg_before", "loadavg_after",
+    "vs_1_thread", "vs_1_thread_p20", "vs_1_thread_p80", "busy_core", "busy_processes",
 ]
+#: p80 / p20 of a side-by-side ratio above which the summary flags its spread as wide.
+SPREAD = 1.25
+SPREAD_MARK = "↔"
 
 # A dropout moves at least a copy's bytes, so a copy it beats by this factor, or one this many
 # times slower than a copy of more elements, was disturbed (on a loaded machine a copy can hit
@@ -44,22 +54,54 @@ def frame(records) -> pd.DataFrame:
     df["bytes"] = df["bytes"].astype("int64")
     df["elements_per_s"] = df["n"] / df["seconds_median"]
     df["gb_per_s"] = df["bytes"] / df["seconds_median"] / 1e9
+    df["study"] = _text(df["study"]).replace("", "sweep")
+    ops = df["operation"].astype(str)
+    df["ceiling"] = [c if isinstance(c, str) and c else ("" if o in grid.COPIES else grid.ceiling_op(o))
+                     for c, o in zip(df["ceiling"], ops)]
+    paired = pd.to_numeric(df["copy_pairs"], errors="coerce").fillna(0) > 0
+    df["copy_pairs"] = pd.to_numeric(df["copy_pairs"], errors="coerce").fillna(0).astype("int64")
+    df["peer_pairs"] = pd.to_numeric(df["peer_pairs"], errors="coerce").fillna(0).astype("int64")
     problems = implausible_ceilings(df)
-    df["ceiling_implausible"] = [k in problems for k in zip(df["device"], df["dtype"], df["n"])]
-    df["pct_of_copy"] = _pct_of_copy(df).mask(df["ceiling_implausible"])
+    keyed = pd.Series([k in problems for k in zip(df["device"], df["dtype"], df["n"])], index=df.index)
+    # a side-by-side ratio does not lean on the copy row (a kernel may beat a copy that stalls
+    # for a scheduler slice in the same instants: that is what was measured)
+    df["ceiling_implausible"] = keyed & ~paired
+    fallback = _pct_of_copy(df)
+    df["pct_of_copy"] = pd.to_numeric(df["pct_of_copy"], errors="coerce").where(paired, fallback)
+    df["pct_of_copy"] = df["pct_of_copy"].mask(df["ceiling_implausible"])
+    df["pct_method"] = np.where(paired, "pairs", np.where(df["pct_of_copy"].notna(), "medians", ""))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spread = np.fmax(pd.to_numeric(df["pct_of_copy_p80"], errors="coerce")
+                         / pd.to_numeric(df["pct_of_copy_p20"], errors="coerce"),
+                         pd.to_numeric(df["speedup_vs_peer_p80"], errors="coerce")
+                         / pd.to_numeric(df["speedup_vs_peer_p20"], errors="coerce"))
+    df["ratio_spread"] = spread
+    for col in ("peer", "threading_layer", "cpu_model"):
+        df[col] = _text(df[col])
     df["speedup_vs_reference"] = _speedup_vs_reference(df)
     for col in ("numpy", "numba", "numba_cuda", "torch"):
-        df[col] = df[col].fillna("").astype(str)
+        df[col] = _text(df[col])
     df["threads"] = df["threads"].astype("Int64")
     return df[COLUMNS + [c for c in df.columns if c not in COLUMNS]]
 
 
+def _text(col: pd.Series) -> pd.Series:
+    """A column as strings, '' where missing."""
+    return col.astype(object).where(col.notna(), "").astype(str)
+
+
 def _pct_of_copy(df: pd.DataFrame) -> pd.Series:
-    """100 * GB/s over the copy's GB/s on the same device, dtype and size."""
-    copies = df[df["operation"] == "copy"].groupby(["device", "dtype", "n"])["gb_per_s"].median()
-    keys = list(zip(df["device"], df["dtype"], df["n"]))
+    """100 * GB/s over the GB/s of the row's ceiling (``copy``, or ``copy_alloc`` for the as-called
+    rows) on the same device, dtype and size, from the medians: the fallback where no
+    side-by-side pairs exist (pytest-benchmark JSON); a copy row is its own ceiling."""
+    sweep = df["study"] != "under-load" if "study" in df else pd.Series(True, index=df.index)
+    copies = df[df["operation"].isin(grid.COPIES) & sweep].groupby(
+        ["device", "operation", "dtype", "n"])["gb_per_s"].median()
+    keys = list(zip(df["device"], df["ceiling"], df["dtype"], df["n"]))
     ceiling = np.array([copies.get(k, np.nan) for k in keys], dtype=float)
-    return pd.Series(100.0 * df["gb_per_s"].to_numpy() / ceiling, index=df.index)
+    pct = pd.Series(100.0 * df["gb_per_s"].to_numpy() / ceiling, index=df.index)
+    own = df["operation"].isin(grid.COPIES) & np.isfinite(df["gb_per_s"].astype(float))
+    return pct.mask(own, 100.0)
 
 
 def beats_ceiling(gb_per_s, copy_gb_per_s) -> bool:
@@ -71,7 +113,8 @@ def implausible_ceilings(df: pd.DataFrame) -> dict:
     """{(device, dtype, n): why} for each copy that cannot be the ceiling of its size."""
     problems = {}
     for (device, dtype), copies in df[df["operation"] == "copy"].groupby(["device", "dtype"]):
-        same = df[(df["device"] == device) & (df["dtype"] == dtype) & (df["operation"] != "copy")]
+        same = df[(df["device"] == device) & (df["dtype"] == dtype) & df["operation"].isin(grid.OPERATIONS)
+                  & (df.get("study", pd.Series("sweep", index=df.index)).fillna("sweep") != "under-load")]
         for c in copies.itertuples(index=False):
             at_n = same[same["n"] == c.n]
             fastest = at_n.loc[at_n["gb_per_s"].idxmax()] if at_n["gb_per_s"].notna().any() else None
@@ -145,8 +188,9 @@ def headline_table(df, device, dtype="float32", p=0.5) -> list[str]:
     lines = [
         f"### {device}: n = {grid.size_label(n)} ({n:,}), p = {p:g}, {dtype}",
         "",
-        "| provider | operation | mask | median time | GB/s | % of copy | speedup vs reference |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: |",
+        "| provider | operation | mask | median time | GB/s (indicative) | % of copy, side by side "
+        "[p20–p80] (pairs) | speedup vs PyTorch, side by side [p20–p80] | speedup vs reference |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     disturbed = False
     for r in rows.itertuples(index=False):
@@ -156,7 +200,7 @@ def headline_table(df, device, dtype="float32", p=0.5) -> list[str]:
             flag, disturbed = " ⚠", True
         lines.append(
             f"| {r.backend}{flag} | {r.operation} | {mask} | {_fmt_time(r.seconds_median)} "
-            f"| {_gbs(r.gb_per_s)} | {_pct(r)} "
+            f"| {_gbs(r.gb_per_s)} | {_pct(r)} | {_peer(r)} "
             f"| {_fmt(r.speedup_vs_reference, '.3g')}{'×' if not _nan(r.speedup_vs_reference) else ''} |"
         )
     if disturbed:
@@ -221,10 +265,51 @@ def _variants_table(df, device, p=0.5) -> list[str]:
     return lines + [""]
 
 
+def _get(r, name, default=math.nan):
+    return r.get(name, default) if isinstance(r, (dict, pd.Series)) else getattr(r, name, default)
+
+
+def _num_or_nan(x) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def wide(lo, hi) -> bool:
+    """True when a side-by-side ratio's p80 / p20 exceeds :data:`SPREAD`."""
+    lo, hi = _num_or_nan(lo), _num_or_nan(hi)
+    return lo > 0 and hi / lo > SPREAD
+
+
+def _ratio_cell(med, lo, hi, pairs, spec, unit) -> str:
+    """'85% [80–90] (25)', with the spread mark where p80 / p20 > SPREAD."""
+    if _nan(_num_or_nan(med)):
+        return "—"
+    def f(v):
+        v = float(v)
+        return format(v, spec) if spec != ",.0f" or abs(v) >= 10 else f"{v:.2g}"
+
+    text = f"{f(med)}{unit}"
+    if int(_num_or_nan(pairs) if not _nan(_num_or_nan(pairs)) else 0) > 0:
+        text += f" [{f(lo)}–{f(hi)}] ({int(pairs)})"
+        if wide(lo, hi):
+            text += f" {SPREAD_MARK}"
+    return text
+
+
 def _pct(r) -> str:
-    if r.ceiling_implausible:
+    if _get(r, "ceiling_implausible", False) is True:
         return NO_CEILING
-    return _fmt(r.pct_of_copy, ",.0f") + ("" if _nan(r.pct_of_copy) else "%")
+    if _get(r, "operation") in grid.COPIES:
+        return "100%" if not _nan(_num_or_nan(_get(r, "pct_of_copy"))) else "—"
+    return _ratio_cell(_get(r, "pct_of_copy"), _get(r, "pct_of_copy_p20"), _get(r, "pct_of_copy_p80"),
+                       _get(r, "copy_pairs", 0), ",.0f", "%")
+
+
+def _peer(r) -> str:
+    return _ratio_cell(_get(r, "speedup_vs_peer"), _get(r, "speedup_vs_peer_p20"),
+                       _get(r, "speedup_vs_peer_p80"), _get(r, "peer_pairs", 0), ".3g", "×")
 
 
 def _gbs(x) -> str:
@@ -289,9 +374,63 @@ def _ceiling_notes(df: pd.DataFrame) -> list[str]:
     return lines + [""]
 
 
+def _pinned_lines(df: pd.DataFrame) -> list[str]:
+    """The header's threads, threading layer, CPU model and load averages (where recorded)."""
+    lines = []
+    sweep = df[df.get("study", pd.Series("sweep", index=df.index)).fillna("sweep") == "sweep"]
+    sweep = sweep if len(sweep) else df
+
+    def values(col):
+        return [v for v in dict.fromkeys(sweep[col].dropna().astype(str)) if v not in ("", "nan", "<NA>")] \
+            if col in sweep else []
+
+    cpu, layer = values("cpu_model"), values("threading_layer")
+    nthreads, tthreads = values("numba_threads"), values("torch_threads")
+    bits = []
+    if cpu:
+        bits.append(f"CPU model {', '.join(cpu)}")
+    if nthreads:
+        bits.append(f"Numba threads {', '.join(str(int(float(v))) for v in nthreads)}"
+                    + (f" (threading layer {', '.join(layer)})" if layer else ""))
+    if tthreads:
+        bits.append(f"PyTorch threads {', '.join(str(int(float(v))) for v in tthreads)}")
+    if bits:
+        lines.append("Pinned / read: " + "; ".join(bits) + " (columns `cpu_model`, `numba_threads`, "
+                     "`threading_layer`, `torch_threads`).")
+    before = pd.to_numeric(df.get("loadavg_before"), errors="coerce") if "loadavg_before" in df else None
+    after = pd.to_numeric(df.get("loadavg_after"), errors="coerce") if "loadavg_after" in df else None
+    if before is not None and after is not None and before.notna().any():
+        lines.append(f"Load average (1 min): {before.dropna().iloc[0]:.2f} before the first point, "
+                     f"{after.dropna().iloc[-1]:.2f} after the last; {min(before.min(), after.min()):.2f} to "
+                     f"{max(before.max(), after.max()):.2f} during the run (`loadavg_before`, `loadavg_after`).")
+    return lines
+
+
+def _spread_note(df: pd.DataFrame) -> list[str]:
+    wide_rows = df[pd.to_numeric(df.get("ratio_spread", pd.Series(dtype=float)), errors="coerce") > SPREAD] \
+        if "ratio_spread" in df else df.iloc[0:0]
+    paired = int((df.get("copy_pairs", pd.Series(0, index=df.index)).fillna(0) > 0).sum())
+    if not paired:
+        return []
+    text = (f"Side-by-side ratios: every `% of copy` and `speedup vs PyTorch` is the median over pairs of "
+            f"samples taken in turn (kernel, ceiling, peer; the order reversed every other round), the "
+            f"ratio of each pair, with p20–p80 and the number of pairs; absolute times and GB/s are each "
+            f"point's own samples and only indicative. {SPREAD_MARK}: the ratio's p80 / p20 exceeds "
+            f"{SPREAD:g} (a wide spread: the machine was uneven during that point); "
+            f"{len(wide_rows)} of {paired} paired rows have it (column `ratio_spread`).")
+    if len(wide_rows) > 0.25 * paired:
+        text = f"**Wide spread in this run.** {text}"
+    return [text, ""]
+
+
 def write_summary(df: pd.DataFrame, out_dir, plots, *, command: str | None = None,
                   notes=()) -> Path:
+    from . import study_tables
+
     out_dir = Path(out_dir)
+    full = df
+    if "study" in df:
+        df = df[df["study"].fillna("sweep") != "under-load"]
     devices = list(dict.fromkeys(df["device"]))
     first = df.iloc[0] if len(df) else None
     lines = [f"# Dropout benchmarks: {report_device(df)}", ""]
@@ -306,6 +445,7 @@ def write_summary(df: pd.DataFrame, out_dir, plots, *, command: str | None = Non
             t = f", {int(threads.iloc[0])} threads" if len(threads) else ""
             k = "GPU" if is_gpu_device(device) else "CPU"
             lines.append(f"{k}: `{device}`{t}; {int((df['device'] == device).sum())} points.")
+        lines += _pinned_lines(full)
     if "other_load" in df:
         cpu_rows = df[~df["device"].map(is_gpu_device)]
         busy = int(cpu_rows["other_load"].map(_busy).sum())
@@ -313,13 +453,14 @@ def write_summary(df: pd.DataFrame, out_dir, plots, *, command: str | None = Non
             lines.append(f"**{busy} of {len(cpu_rows)} CPU points were measured while other processes used "
                          f"≥ {load.BUSY} cores** (column `other_load`): a parallel kernel that needs every core "
                          "then waits for scheduler time slices, so those numbers are pessimistic.")
-    lines += ["", "## Headline", ""]
+    lines += [""] + _spread_note(df) + ["## Headline", ""]
     for device in sorted(devices, key=lambda d: not is_gpu_device(d)):
         lines += headline_table(df, device)
     variant_lines = [line for device in devices if not is_gpu_device(device)
                      for line in _variants_table(df, device, main_p(df))]
     if variant_lines:
         lines += ["## Elementwise, channel and in place", ""] + variant_lines
+    lines += study_tables.sections(full, sys.modules[__name__])
     lines += _ceiling_notes(df)
     from_pytest = df["source"].astype(str).str.startswith("pytest-benchmark").all()
     lines += [
@@ -334,8 +475,9 @@ def write_summary(df: pd.DataFrame, out_dir, plots, *, command: str | None = Non
         "from a stored (N, C) bool mask. "
         "`% of copy` compares with "
         + ("the fastest of the copy benchmarks (one in every comparison group) of the same size and dtype "
-           "on the same device in that pytest run" if from_pytest else
-           "a copy of the same size and dtype on the same device, measured right before")
+           "on the same device in that pytest run (a ratio of medians: `pct_method` = medians)" if from_pytest else
+           "a copy of the same size and dtype on the same device, timed side by side with the point "
+           "(`pct_method` = pairs)")
         + " (CPU: a Numba `prange` copy; GPU: a device-to-device copy). "
         "`speedup vs reference` is the NumPy reference's time over the provider's time for "
         "the same work (— where the reference was not run at that size).",

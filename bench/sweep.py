@@ -1,5 +1,14 @@
 """Run a list of grid points and return one record (a dict: a CSV row) per point.
 
+Every ratio is taken side by side: a dropout point is timed in turn with its ceiling (the
+copy of the same device, size and dtype; ``np.copy(x)`` for the as-called rows) and, for the
+project's fast backends, with the peer (PyTorch's same operation) where the peer runs that
+point, one sample of each per round (``bench.timing.measure_interleaved``). ``pct_of_copy``
+and ``speedup_vs_peer`` are the median of the per-round ratios, with p20, p80 and the number
+of pairs; a slow spell of the machine slows both sides of a pair, where a ceiling measured
+before the kernel would be off by the whole slowdown. Absolute times and GB/s (each point's own
+samples) are indicative.
+
 The machines are shared and noisy: the development VM shows slowdowns of a whole block of
 consecutive points (every call of a parallel kernel taking one more ~8 ms scheduler slice
 for ten seconds or so) that neither the other processes' load nor the point itself
@@ -21,10 +30,24 @@ from reference.conformance.protocol import Unsupported
 
 from . import env, grid, inputs, load, timing, traffic
 
+PAIR_COLUMNS = ("pct_of_copy", "pct_of_copy_p20", "pct_of_copy_p80", "copy_pairs",
+                "speedup_vs_peer", "speedup_vs_peer_p20", "speedup_vs_peer_p80", "peer_pairs", "peer")
+
+
+def pair_columns(copy_ratios=(), peer_ratios=(), peer: str = "") -> dict:
+    """The side-by-side columns: % of the copy (``100 * bytes ratio * t_copy / t_point`` per
+    pair) and speedup over the peer (``t_peer / t_point`` per pair): median, p20, p80, pairs."""
+    c, q = timing.ratio_stats(copy_ratios), timing.ratio_stats(peer_ratios)
+    return {"pct_of_copy": c["median"], "pct_of_copy_p20": c["p20"], "pct_of_copy_p80": c["p80"],
+            "copy_pairs": c["pairs"],
+            "speedup_vs_peer": q["median"], "speedup_vs_peer_p20": q["p20"], "speedup_vs_peer_p80": q["p80"],
+            "peer_pairs": q["pairs"], "peer": peer if q["pairs"] else ""}
+
 
 def record(point: grid.Point, t: timing.Timing, provider, timestamp: str, other_load=math.nan,
-           passes: int = 1, pass_spread=math.nan) -> dict:
-    """The raw columns of one measured point (derived columns come in bench.report)."""
+           passes: int = 1, pass_spread=math.nan, pairs=None, extra=None) -> dict:
+    """The raw columns of one measured point (derived columns come in bench.report);
+    ``pairs``: :func:`pair_columns`; ``extra``: more columns (load averages, the study)."""
     return {
         "backend": point.provider,
         "kind": provider.kind,
@@ -50,6 +73,11 @@ def record(point: grid.Point, t: timing.Timing, provider, timestamp: str, other_
         "passes": passes,
         "pass_spread": pass_spread,
         "source": "dropout-bench",
+        "study": "sweep",
+        "ceiling": grid.ceiling_op(point.operation) if point.operation not in grid.COPIES else "",
+        **(pairs or {}),
+        **env.pinned(),
+        **(extra or {}),
     }
 
 
@@ -73,28 +101,71 @@ class _Waiter:
         return idle
 
 
-def _measure_point(point, provider, *, repeats, warmup, budget_s, waiter, retries):
-    """(Timing, other processes' load) of one point."""
+def partners(point: grid.Point, providers, present) -> dict:
+    """{'copy': ceiling point, 'peer': peer point} to time side by side with ``point``: the
+    ceiling where the sweep measures it (same device, size and dtype); the peer (PyTorch on the
+    same device, the same work) for the project's fast backends (not the NumPy reference, which
+    is the specification), where the sweep measures that peer point too."""
+    if point.operation in grid.COPIES:
+        return {}
+    prov = providers[point.provider]
+    out = {}
+    ceiling = grid.Point(f"copy-{prov.device}", grid.ceiling_op(point.operation), None, point.n, 0.0, point.dtype)
+    if ceiling in present:
+        out["copy"] = ceiling
+    if prov.kind == "backend" and prov.name != "reference":
+        peer = grid.Point(f"torch-{prov.device}", point.operation, point.mask_format, point.n, point.p, point.dtype)
+        if peer in present:
+            out["peer"] = peer
+    return out
+
+
+def _measure_point(point, provider, *, repeats, warmup, budget_s, waiter, retries, providers=None, present=()):
+    """(Timing, other processes' load, {'copy': per-pair % of copy, 'peer': per-pair speedup})
+    of one point, timed side by side with its :func:`partners`."""
     fn = provider.prepare(point.operation, point.mask_format, point.n, point.p, point.dtype)
-    provider.synchronize()
+    with_ = partners(point, providers, present) if providers else {}
+    roles = list(with_)
+    fns, clocks = [fn], [provider.clock]
+    for role in roles:
+        q = with_[role]
+        fns.append(providers[q.provider].prepare(q.operation, q.mask_format, q.n, q.p, q.dtype))
+        clocks.append(providers[q.provider].clock)
+    for name in {provider.name, *(with_[r].provider for r in roles)}:
+        (providers[name] if providers else provider).synchronize()
     for _ in range(1 + max(retries, 0)):
         idle = waiter(provider)
         meter = load.LoadMeter().start()
-        t = timing.measure(
-            fn, clock=provider.clock, warmup=warmup, repeats=repeats,
-            min_repeats=min(5, repeats), budget_s=_budget(point.n, budget_s),
-        )
+        ratios = {}
+        if roles:
+            both = timing.measure_interleaved(
+                fns, clocks=clocks, warmup=warmup, repeats=repeats,
+                min_repeats=min(5, repeats), budget_s=_budget(point.n, budget_s) * (1 + len(roles)))
+            t = both.timings[0]
+            for k, role in enumerate(roles, start=1):
+                r = both.ratios(k, 0)
+                if role == "copy":
+                    q = with_[role]
+                    r = 100.0 * r * (traffic.bytes_moved(point.operation, point.mask_format, point.n, point.dtype)
+                                     / traffic.bytes_moved(q.operation, None, q.n, q.dtype))
+                ratios[role] = r
+        else:
+            t = timing.measure(
+                fn, clock=provider.clock, warmup=warmup, repeats=repeats,
+                min_repeats=min(5, repeats), budget_s=_budget(point.n, budget_s),
+            )
         other = meter.stop(min_window=0.1)
         # Measure again only when the machine had gone quiet and got busy meanwhile.
         if provider.device != "cpu" or not other >= load.BUSY or not idle:
             break
-    return t, other
+    return t, other, ratios
 
 
 def run(points, providers, *, repeats: int = 25, warmup: int = timing.WARMUP, budget_s: float = 1.0,
         passes: int = 1, wait_idle_s: float = 0.0, wait_total_s: float = 600.0, retries: int = 0,
         progress: bool = True, log=print) -> list[dict]:
-    """Time every point ``passes`` times and keep each point's fastest pass (by median).
+    """Time every point ``passes`` times and keep each point's fastest pass (by median) for
+    its absolute time; its side-by-side ratios (:func:`partners`) pool the pairs of every pass.
 
     A point that fails is logged and left out (one an ``--impl`` does not support, raising
     ``Unsupported``, is logged as such). With ``wait_idle_s`` > 0, wait up to that
@@ -109,6 +180,7 @@ def run(points, providers, *, repeats: int = 25, warmup: int = timing.WARMUP, bu
     passes = max(int(passes), 1)
     waiter = _Waiter(wait_idle_s, wait_total_s)
     results: dict[grid.Point, list] = {}
+    present = set(points)
     failed = set()
     bar = tqdm(total=len(points) * passes, unit="pt", disable=not progress, dynamic_ncols=True)
     for k in range(passes):
@@ -123,9 +195,11 @@ def run(points, providers, *, repeats: int = 25, warmup: int = timing.WARMUP, bu
                 last_key = (point.n, point.dtype)
             provider = providers[point.provider]
             try:
-                results.setdefault(point, []).append(_measure_point(
+                before = env.loadavg()
+                t, other, ratios = _measure_point(
                     point, provider, repeats=repeats, warmup=warmup, budget_s=budget_s,
-                    waiter=waiter, retries=retries))
+                    waiter=waiter, retries=retries, providers=providers, present=present - failed)
+                results.setdefault(point, []).append((t, other, ratios, before, env.loadavg()))
             except Unsupported as exc:  # an --impl without that capability: not an error
                 failed.add(point)
                 msg = f"not supported, skipped {point.id}: {exc}"
@@ -143,11 +217,15 @@ def run(points, providers, *, repeats: int = 25, warmup: int = timing.WARMUP, bu
         runs = results.get(point)
         if not runs or point in failed:
             continue
-        medians = [t.median for t, _ in runs]
-        best, other = min(runs, key=lambda r: r[0].median)
+        medians = [r[0].median for r in runs]
+        best, other, _, before, after = min(runs, key=lambda r: r[0].median)
         spread = max(medians) / min(medians) if min(medians) > 0 else math.nan
+        with_ = partners(point, providers, present)
+        pooled = {role: [x for r in runs for x in r[2].get(role, ())] for role in ("copy", "peer")}
+        pairs = pair_columns(pooled["copy"], pooled["peer"], with_["peer"].provider if "peer" in with_ else "")
         records.append(record(point, best, providers[point.provider], timestamp, other,
-                              passes=len(runs), pass_spread=spread))
+                              passes=len(runs), pass_spread=spread, pairs=pairs,
+                              extra={"loadavg_before": before, "loadavg_after": after}))
     return records
 
 

@@ -63,19 +63,24 @@ class Timing:
 class _HostClock:
     name = "perf_counter"
 
+    def __init__(self, timer=None):
+        # ``timer``: a stand-in for time.perf_counter (the tests' synthetic clocks)
+        self.timer = timer or time.perf_counter
+
     def sample(self, fn, inner: int, setup=None) -> float:
+        timer = self.timer
         if setup is not None:
             total = 0.0
             for _ in range(inner):
                 setup()
-                t0 = time.perf_counter()
+                t0 = timer()
                 fn()
-                total += time.perf_counter() - t0
+                total += timer() - t0
             return total / inner
-        t0 = time.perf_counter()
+        t0 = timer()
         for _ in range(inner):
             fn()
-        return (time.perf_counter() - t0) / inner
+        return (timer() - t0) / inner
 
     def sync(self) -> None:
         pass
@@ -262,6 +267,7 @@ def measure(
     min_sample_s: float = 2e-4,
     max_inner: int = 1000,
     setup=None,
+    timer=None,
 ) -> Timing:
     """Time ``fn()`` (no arguments, result ignored) with ``clock``: 'host' (perf_counter),
     'cuda' (numba.cuda events) or 'torch-cuda' (torch.cuda events).
@@ -270,15 +276,13 @@ def measure(
     stopping early once ``budget_s`` seconds of wall time have been spent and at least
     ``min_repeats`` samples exist, so that big, slow points do not dominate a sweep.
     ``setup`` (default: ``fn.setup`` where ``fn`` has one) runs untimed before every call.
+    ``timer`` replaces ``time.perf_counter`` on the host clock (tests).
     """
     if setup is None:
         setup = getattr(fn, "setup", None)
     if repeats < 1:
         raise ValueError("repeats must be >= 1")
-    try:
-        clk = CLOCKS[clock]()
-    except KeyError:
-        raise ValueError(f"clock must be one of {sorted(CLOCKS)}, got {clock!r}") from None
+    clk = make_clock(clock, timer)
     warm_up(fn, clk.sync, warmup, budget_s, setup=setup)
     # Calibrate: one timed call says how many calls make a sample long enough.
     first = clk.sample(fn, 1, setup)
@@ -294,3 +298,112 @@ def measure(
     host = getattr(clk, "host_samples", None)
     return Timing(tuple(samples), inner=inner, clock=clk.name, warmup=warmup,
                   host_seconds=float(np.median(host)) if host else float("nan"))
+
+
+def make_clock(clock: str = "host", timer=None):
+    """A clock object of :data:`CLOCKS` (``timer``: the host clock's time source)."""
+    if clock == "host":
+        return _HostClock(timer)
+    try:
+        return CLOCKS[clock]()
+    except KeyError:
+        raise ValueError(f"clock must be one of {sorted(CLOCKS)}, got {clock!r}") from None
+
+
+# --- side by side ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Interleaved:
+    """Samples of several callables taken in turn: ``timings[i].samples[k]`` is callable
+    ``i``'s sample in round ``k``. A ratio of two of them is taken round by round
+    (:meth:`ratios`), so a machine that slows down for a while slows both sides of a pair."""
+
+    timings: tuple[Timing, ...]
+
+    @property
+    def rounds(self) -> int:
+        return len(self.timings[0].samples) if self.timings else 0
+
+    def ratios(self, num: int, den: int) -> np.ndarray:
+        """Per-round ``time[num] / time[den]`` (seconds per call)."""
+        a = np.asarray(self.timings[num].samples, dtype=float)
+        b = np.asarray(self.timings[den].samples, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return a / b
+
+
+def ratio_stats(ratios) -> dict:
+    """{'median', 'p20', 'p80', 'pairs'} of per-pair ratios (NaN and 0 pairs when empty)."""
+    r = np.asarray(ratios, dtype=float)
+    r = r[np.isfinite(r)]
+    if not r.size:
+        return {"median": math.nan, "p20": math.nan, "p80": math.nan, "pairs": 0}
+    return {"median": float(np.median(r)), "p20": float(np.percentile(r, 20)),
+            "p80": float(np.percentile(r, 80)), "pairs": int(r.size)}
+
+
+def measure_interleaved(
+    fns,
+    *,
+    clocks=None,
+    warmup: int = WARMUP,
+    repeats: int = 25,
+    min_repeats: int = 3,
+    budget_s: float = 1.0,
+    min_sample_s: float = 2e-4,
+    max_inner: int = 1000,
+    setups=None,
+    around=None,
+    timer=None,
+) -> Interleaved:
+    """Time the callables ``fns`` side by side: warm each up, calibrate each one's ``inner``
+    (as :func:`measure`), then take rounds of one sample of each, in turn (ABAB..., the order
+    reversed every other round: ABBA, so a steady drift within a round cancels), until
+    ``repeats`` rounds, or ``budget_s`` of wall time once ``min_repeats`` rounds exist.
+
+    ``clocks``: one clock name per callable (default 'host'); ``setups``: untimed calls before
+    each call (default each callable's ``setup`` attribute); ``around``: per callable, None or
+    a zero-argument factory of a context manager entered (untimed) around each of its samples
+    (e.g. one that sets the thread count); ``timer``: the host clocks' time source.
+    """
+    fns = list(fns)
+    k = len(fns)
+    if not k:
+        raise ValueError("nothing to time")
+    if repeats < 1:
+        raise ValueError("repeats must be >= 1")
+    clocks = list(clocks) if clocks is not None else ["host"] * k
+    setups = list(setups) if setups is not None else [getattr(f, "setup", None) for f in fns]
+    around = list(around) if around is not None else [None] * k
+    clks = [make_clock(c, timer) for c in clocks]
+
+    def ctx(i):
+        return around[i]() if around[i] is not None else contextlib.nullcontext()
+
+    inners, firsts = [], []
+    for i, (fn, clk) in enumerate(zip(fns, clks)):
+        with ctx(i):
+            warm_up(fn, clk.sync, warmup, budget_s, setup=setups[i])
+            first = clk.sample(fn, 1, setups[i])
+        inner = 1
+        if first < min_sample_s:
+            inner = min(max_inner, max(1, math.ceil(min_sample_s / max(first, 1e-9))))
+        inners.append(inner)
+        firsts.append(first)
+    samples = [[] for _ in fns]
+    t_end = time.perf_counter() + budget_s
+    rounds = 0
+    while rounds < repeats:
+        if rounds >= min(min_repeats, repeats) and time.perf_counter() > t_end:
+            break
+        order = range(k) if rounds % 2 == 0 else range(k - 1, -1, -1)
+        for i in order:
+            with ctx(i):
+                samples[i].append(clks[i].sample(fns[i], inners[i], setups[i]))
+        rounds += 1
+    timings = []
+    for i, clk in enumerate(clks):
+        host = getattr(clk, "host_samples", None)
+        timings.append(Timing(tuple(samples[i]), inner=inners[i], clock=clk.name, warmup=warmup,
+                              host_seconds=float(np.median(host)) if host else float("nan")))
+    return Interleaved(tuple(timings))

@@ -26,7 +26,7 @@ from reference import vocab
 
 from . import grid
 
-OPERATIONS = grid.OPERATIONS + ("copy",)
+OPERATIONS = grid.OPERATIONS + grid.AS_CALLED + grid.COPIES
 
 
 def itemsize(dtype) -> int:
@@ -52,8 +52,8 @@ def bytes_moved(operation: str, mask_format, n: int, dtype) -> int:
     backward pass (``None``: backward regenerates the mask from the seed, reading nothing).
     """
     data = 2 * itemsize(dtype) * n
-    if operation == "copy":
+    if operation in grid.COPIES:
         return data
-    if operation in grid.OPERATIONS:
+    if operation in grid.OPERATIONS or operation in grid.AS_CALLED:
         return data + mask_bytes(mask_format, grid.mask_elements(operation, n))
     raise ValueError(f"unknown operation {operation!r}; expected one of {OPERATIONS}")

@@ -47,6 +47,9 @@ def test_quick_report_rows(quick_report):
     assert {"reference", "cpu", "copy-cpu"} <= backends
     # Every backend, elementwise: 3 sizes at p=0.5 plus 2 more p at 2^14, and bfloat16 at 2^14;
     # 6 (operation, mask) pairs each. Channel and in place: 2 sizes x 4 operations x 3 masks.
+    studies = df[(df["study"] != "sweep") | df["n"].isin((2**8, 2**12, 2**16)) | (df["operation"] == "forward_alloc")
+                 | (df["operation"] == "copy_alloc")]
+    df = df.drop(studies.index)  # the per-call, as-called and under-load rows: test_quick_report_studies
     for name in ("reference", "cpu"):
         rows = df[df["backend"] == name]
         assert len(rows) == (3 + 2 + 1) * 6 + 2 * 12, name
@@ -80,6 +83,47 @@ def test_quick_report_rows(quick_report):
     assert df["bytes"].tolist() == model
     ch = df[(df["operation"] == "forward_channel") & (df["mask_format"] == "bool") & (df["n"] == 2**18)]
     assert (ch["bytes"] == 8 * 2**18 + 2**18 // 1024).all()
+
+
+def test_quick_report_pairs(quick_report):
+    """Every dropout row's % of copy comes from side-by-side pairs, with p20 <= median <= p80;
+    the pinned environment is in every row."""
+    df = report.read_csv(quick_report / "results.csv")
+    kernels = df[~df["operation"].isin(grid.COPIES)]
+    assert (kernels["pct_method"] == "pairs").all() and (kernels["copy_pairs"] >= 3).all()
+    assert (kernels["pct_of_copy_p20"] <= kernels["pct_of_copy"] + 1e-9).all()
+    assert (kernels["pct_of_copy"] <= kernels["pct_of_copy_p80"] + 1e-9).all()
+    assert set(kernels.loc[kernels["operation"] == "forward_alloc", "ceiling"]) == {"copy_alloc"}
+    assert set(kernels.loc[kernels["operation"] == "forward", "ceiling"]) == {"copy"}
+    for col in ("cpu_model", "numba_threads", "threading_layer", "loadavg_before", "loadavg_after"):
+        assert df[col].notna().all(), col
+    summary = (quick_report / "summary.md").read_text()
+    assert "Pinned / read: CPU model" in summary and "Load average (1 min):" in summary
+    assert "% of copy, side by side [p20–p80] (pairs)" in summary and "GB/s (indicative)" in summary
+
+
+def test_quick_report_studies(quick_report):
+    """The as-called, under-load and per-call rows and tables, and the per-call plot."""
+    df = report.read_csv(quick_report / "results.csv")
+    called = df[(df["operation"] == "forward_alloc") & (df["n"] == grid.QUICK_AS_CALLED_N)]
+    assert set(zip(called["backend"], called["mask_format"])) == {("cpu", "none"), ("cpu", "bool")}
+    assert set(df.loc[df["operation"] == "forward_alloc", "n"]) == {grid.QUICK_AS_CALLED_N, *grid.PER_CALL_SIZES}
+    assert len(df[df["operation"] == "copy_alloc"]) >= 1
+    ul = df[df["study"] == "under-load"]
+    assert set(ul["backend"]) == {"cpu", "copy-cpu"} and set(ul["n"]) == {2**14, 2**20}
+    assert set(ul["threads"]) == {1, int(ul["threads"].max())} and ul["threads"].max() >= 2
+    most = ul[ul["threads"] == ul["threads"].max()]
+    assert most["vs_1_thread"].notna().all() and (ul["other_load"] > 0.5).all()  # ours spins
+    per_call = df[(df["study"] == "sweep") & df["n"].isin(grid.PER_CALL_SIZES) & (df["dtype"] == "float32")]
+    assert {2**8, 2**10, 2**12, 2**14, 2**16} <= set(per_call["n"])
+    assert set(per_call.loc[per_call["backend"] == "textbook-numpy", "n"]) == set(grid.PER_CALL_SIZES)
+    summary = (quick_report / "summary.md").read_text()
+    for title in ("## As called", "## Under load", "## Per call", "](per_call.png)"):
+        assert title in summary, title
+    section = summary.split("## Per call", 1)[1].split("\n## ", 1)[0]
+    assert "| cpu | forward, `out=`, mask not kept |" in section and "| textbook-numpy |" in section
+    assert "bandwidth from" in section
+    assert (quick_report / "per_call.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_quick_report_variants_table(quick_report):
