@@ -32,10 +32,11 @@ import time
 from collections.abc import Callable
 
 #: Smallest call (elements) that is shared with the workers. Measured on the 2-core development
-#: machine (float32 forward without a mask, 1 vs 2 threads, medians): waking a worker costs tens
-#: of microseconds, so the split pays from about 2^16. Regenerate with
-#: ``python -m bench.studies.crossover``.
-PARALLEL_MIN = 1 << 16
+#: machine, idle (float32 forward without a mask, out= given, 1 vs 2 threads, medians of 200
+#: alternating calls): 2^16: 35 vs 76 us; 2^18: 101 vs 105 us; 2^19: 196 vs 200 us; 2^20: 376
+#: vs 369 us; 2^22: 3.1 vs 1.5 ms. Waking a worker costs some 30 to 40 us, so sharing pays from
+#: 2^20. Regenerate with ``python -m bench.studies.crossover``.
+PARALLEL_MIN = 1 << 20
 #: When the workers keep the caller waiting (their cores are busy), the next calls run serially:
 #: 4, then 8, ... up to this many, before sharing is tried again.
 MAX_BACKOFF = 256
