@@ -25,7 +25,7 @@ import llvmlite.binding as ll
 import numpy as np
 from llvmlite import ir
 from numba import config as numba_config
-from numba import njit, prange, types
+from numba import get_num_threads, njit, prange, types
 from numba.core.extending import intrinsic as _intrinsic
 
 from reference import half as _half
@@ -329,14 +329,14 @@ def compiled_kernels(kind: str, *constants, inplace: bool = False):
     return _compiled(kind, constants, bool(inplace))
 
 
-def _serial(key, inplace):
-    serial = _SERIAL.get((key, inplace))
-    if serial is None:
-        serial = _SERIAL[(key, inplace)] = compiled_kernels(*key, inplace=inplace)[1]
-    return serial
+def _kernel_pair(key, inplace):
+    pair = _PAIRS.get((key, inplace))
+    if pair is None:
+        pair = _PAIRS[(key, inplace)] = compiled_kernels(*key, inplace=inplace)
+    return pair
 
 
-_SERIAL: dict = {}
+_PAIRS: dict = {}
 
 
 @functools.cache
@@ -355,17 +355,16 @@ def _flat(a: np.ndarray) -> np.ndarray:
     return f.view(np.uint16) if half_code(a.dtype) else f
 
 
-def _chunks(n: int, n_units: int) -> int:
-    """Chunks a call over ``n`` elements (``n_units`` indivisible units) is cut into: up to 8
-    per thread, none smaller than about 2^14 elements (each is one call from Python)."""
-    t = threads.threads_for(n)
-    return 1 if t <= 1 else max(1, min(n_units, 8 * t, max(t, n >> 14)))
-
-
-def _call(kernel, n: int, n_units: int, *args) -> None:
-    """``kernel(*args, n_chunks, c0, c1)`` over all its chunks, shared with the worker threads
-    (kernels/threads.py) when the call is large enough: serial compilations only."""
-    threads.run_chunks(lambda c, k: kernel(*args, k, c, c + 1), n, _chunks(n, n_units))
+def _call(kernels, n: int, n_units: int, *args) -> None:
+    """``kernels`` (parallel, serial) over ``n`` elements in ``n_units`` units of work: the
+    parallel compilation in chunks of up to 8 per thread where ``threads.pool_for`` allows it
+    (free cores, a large call), else the serial one."""
+    with threads.pool_for(n) as parallel:
+        if parallel:
+            k = max(1, min(n_units, 8 * get_num_threads()))
+            kernels[0](*args, k, 0, k)
+        else:
+            kernels[1](*args, 1, 0, 1)
 
 
 def _run(x, y, key, *args, units, fresh=False):
@@ -375,8 +374,7 @@ def _run(x, y, key, *args, units, fresh=False):
     xf = _flat(x)
     yf = _flat(y) if y.flags.c_contiguous else np.empty(x.size, dtype=xf.dtype)
     inplace = not fresh and xf.size > 0 and v.is_same_memory(xf, yf)
-    serial = _serial(key, inplace)
-    _call(serial, x.size, units, xf, yf, *args)
+    _call(_kernel_pair(key, inplace), x.size, units, xf, yf, *args)
     if not y.flags.c_contiguous:
         y[...] = yf.view(y.dtype).reshape(x.shape)
     return y
@@ -433,7 +431,7 @@ def keep_runs(starts, run_len: int, p: float, seed: int) -> np.ndarray:
     if m.size:
         k0, k1 = split_seed(seed)
         dummy = np.empty(0, dtype=np.float32)
-        _call(compiled_kernels("regen", MODE_MASK, HALF_NONE)[1], m.size, starts.size * ((run_len + TILE - 1) // TILE),
+        _call(compiled_kernels("regen", MODE_MASK, HALF_NONE), m.size, starts.size * ((run_len + TILE - 1) // TILE),
               dummy, dummy, m.reshape(-1), EMPTY_BITS, k0, k1, starts, run_len, keep_threshold(p), np.float32(1))
     return m
 

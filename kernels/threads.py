@@ -1,143 +1,66 @@
-"""How a CPU kernel call uses more than one core: our own split of the work, never Numba's pool.
+"""When a CPU kernel call may use Numba's thread pool: only when the cores are free.
 
-A call is cut into chunks (whole tiles: the bits never depend on the cut). The calling thread
-and the pool's worker threads claim chunks one at a time from a shared counter and run the
-serial (``nogil``) compilation of the kernel on each. A worker that the OS has not scheduled
-yet claims nothing, so the caller does its share instead of waiting for it: on a machine whose
-cores are held by other work (a test run, PyTorch's own pool, a Dask worker), a call costs
-about what one thread costs, not a scheduler quantum (~8 ms), which is what a fork-join pool
-(Numba's OpenMP, TBB or workqueue layers: every thread must arrive) costs when one of its
-threads waits for a core. No setting of Numba, OpenMP or any other library is touched.
+Numba's pool (whatever threading layer it found) is fork-join: a call returns when every
+thread has done its share, so on a machine whose cores are held by other work (a test run,
+another process's thread pool, a Dask worker) a call waits a scheduler quantum (~8 ms) for the
+thread that has no core, at any size. So a call runs the parallel compilation only when this
+process's threads would have the cores to themselves, and the serial compilation of the same
+kernel otherwise (the tiles, and so the bits, do not depend on it). Numba's configuration and
+every other library's settings are left as they are.
 
-* **threads**: ``numba.get_num_threads()`` of the calling thread (``numba.set_num_threads``
-  chooses it, per thread, as for Numba's own parallel code): 1 runs serially;
-* **small calls**: below :data:`PARALLEL_MIN` elements waking a worker costs more than it saves;
-* **concurrent Python threads**: one call at a time shares the workers; another thread's call
-  meanwhile runs serially in its own thread (the same bits);
-* **busy cores**: a call shares its work only with as many workers as there are cores that no
-  runnable thread waits for (the runnable count of /proc/loadavg, read at each large call). A
-  worker that claims a chunk and then loses its core keeps the caller waiting for it (its writes
-  must land before the call returns); when that costs the caller a quarter of its own time, the
-  next calls run serially (4, 8, ... up to :data:`MAX_BACKOFF`) before sharing is tried again,
-  so under sustained load a call costs what one thread costs;
-* **fork**: the workers do not survive a fork; a child makes its own on first use.
+* **busy cores**: the runnable threads of other processes (the runnable count of
+  /proc/loadavg, less this process's own running threads, which the pool is made of or which
+  are the caller) must leave a core free besides the caller's; read afresh at each large call;
+* **small calls**: below :data:`PARALLEL_MIN` elements a hand-off to the pool costs more than
+  it saves;
+* **concurrent Python threads**: Numba's ``workqueue`` layer is not thread-safe (two threads
+  launching at once abort the process), and the other layers oversubscribe the cores: one call
+  at a time uses the pool, another meanwhile runs serially;
+* **fork**: a child forked from a process that started GNU OpenMP must never enter it again
+  (libgomp kills it), and a pool's threads do not survive a fork: such a child runs serially.
 """
 
 from __future__ import annotations
 
-import itertools
+import contextlib
 import os
 import threading
-import time
-from collections.abc import Callable
 
-#: Smallest call (elements) that is shared with the workers. Measured on the 2-core development
-#: machine, idle (float32 forward without a mask, out= given, 1 vs 2 threads, medians of 200
-#: alternating calls): 2^16: 35 vs 76 us; 2^18: 101 vs 105 us; 2^19: 196 vs 200 us; 2^20: 376
-#: vs 369 us; 2^22: 3.1 vs 1.5 ms. Waking a worker costs some 30 to 40 us, so sharing pays from
-#: 2^20. Regenerate with ``python -m bench.studies.crossover``.
-PARALLEL_MIN = 1 << 20
-#: When the workers keep the caller waiting (their cores are busy), the next calls run serially:
-#: 4, then 8, ... up to this many, before sharing is tried again.
-MAX_BACKOFF = 256
+#: Smallest call (elements) that goes to the thread pool. Measured on the 2-core development
+#: machine (float32 forward without a mask, serial vs 2 threads, fastest of 300 calls):
+#: 2^11: 2.8 vs 3.9 us; 2^12: 4.7 vs 4.0 us; 2^13: 8.7 vs 6.2 us; 2^14: 17.2 vs 10.5 us;
+#: 2^16: 64.5 vs 33.7 us. Regenerate with ``python -m bench.studies.crossover`` (idle machine).
+PARALLEL_MIN = 1 << 13
 
-_lock = threading.Lock()  # held by the one call that is sharing the workers
-_pool: _Pool | None = None
-_stats = {"shared_calls": 0, "serial_calls": 0, "backed_off_calls": 0}
-_backoff = {"left": 0, "length": 0}
+_lock = threading.Lock()  # held by the one call that is using the pool
+_pool_used = False  # this process has entered Numba's pool through us
+_pool_unusable = False  # forked from a process whose pool cannot be entered here
+_loadavg_fd: int | None = None
+_stats = {"parallel_calls": 0, "serial_calls": 0, "busy_calls": 0}
 
 
-class _Job:
-    """One call's chunks: ``run(c)`` does chunk ``c``; anyone may claim the next one."""
-
-    def __init__(self, run: Callable[[int], None], n_chunks: int):
-        self.run, self.n_chunks = run, n_chunks
-        self._claim = itertools.count()  # next() is atomic under the GIL
-        self._left = n_chunks
-        self._count_lock = threading.Lock()
-        self.finished = threading.Event()
-        self.error: BaseException | None = None
-
-    def work(self) -> int:
-        done = 0
-        while (c := next(self._claim)) < self.n_chunks:
-            done += 1
-            try:
-                self.run(c)
-            except BaseException as e:  # re-raised in the caller's thread
-                self.error = e
-            with self._count_lock:
-                self._left -= 1
-                if self._left == 0:
-                    self.finished.set()
-        return done
-
-
-class _Pool:
-    def __init__(self, workers: int):
-        self._wake = threading.Semaphore(0)
-        self._job: _Job | None = None
-        self.threads = [threading.Thread(target=self._loop, name=f"dropout-worker-{i}", daemon=True)
-                        for i in range(workers)]
-        for t in self.threads:
-            t.start()
-
-    def _loop(self) -> None:
-        while True:
-            self._wake.acquire()
-            job = self._job
-            if job is not None:
-                job.work()  # a job already drained returns at once
-
-    def run(self, job: _Job, helpers: int) -> bool:
-        """Run ``job`` with up to ``helpers`` workers; True when they kept the caller waiting
-        (a worker claimed a chunk, then lost its core) for a quarter of the caller's own time."""
-        self._job = job
-        t0 = time.perf_counter()
-        for _ in range(min(helpers, len(self.threads))):
-            self._wake.release()
-        job.work()
-        t1 = time.perf_counter()
-        job.finished.wait()
-        waited = time.perf_counter() - t1
-        self._job = None
-        if job.error is not None:
-            raise job.error
-        return waited > 0.25 * (t1 - t0)
-
-
-def _pool_with(workers: int) -> _Pool:
-    global _pool
-    if _pool is None or len(_pool.threads) < workers:
-        _pool = _Pool(workers)  # an older, smaller pool's threads stay idle on their semaphore
-    return _pool
+def _pool_started_here() -> bool:
+    if _pool_used:
+        return True
+    try:  # the user's own parallel Numba code may have started the pool
+        from numba.np.ufunc import parallel
+    except ImportError:  # pragma: no cover
+        return False
+    return bool(getattr(parallel, "_is_initialized", False))
 
 
 def _after_fork_in_child() -> None:
-    global _lock, _pool, _loadavg_fd
-    _loadavg_fd = None  # the descriptor is shared with the parent: open our own
+    global _lock, _pool_unusable, _loadavg_fd
     _lock = threading.Lock()  # a lock another thread held at the fork would never be released
-    _pool = None  # the parent's worker threads do not exist here
+    _loadavg_fd = None  # the descriptor is shared with the parent: open our own
+    if _pool_started_here():
+        # The parent's pool threads are gone and GNU OpenMP aborts a forked child that enters
+        # it; TBB copes, but serial is safe under every layer and a pool of processes already
+        # uses the cores.
+        _pool_unusable = True
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-_loadavg_fd: int | None = None
-
-
-def cores_free() -> int:
-    """Cores no other runnable thread is waiting for now: the machine's (our affinity's) cores
-    less the runnable threads, this one included (the 4th field of /proc/loadavg, read afresh:
-    a few microseconds). Where that file does not exist, every core counts as free."""
-    global _loadavg_fd
-    try:
-        if _loadavg_fd is None:
-            _loadavg_fd = os.open("/proc/loadavg", os.O_RDONLY)
-        running = int(os.pread(_loadavg_fd, 128, 0).split()[3].split(b"/")[0])
-    except (OSError, ValueError, IndexError):
-        return _cores()
-    return _cores() - running
 
 
 def _cores() -> int:
@@ -147,39 +70,71 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def threads_for(n: int) -> int:
-    """How many threads a call over ``n`` elements would use now (1: serially): Numba's thread
-    count for the calling thread, but no more than this thread plus the cores nobody waits for."""
-    if n < PARALLEL_MIN:
+def _running() -> int | None:
+    """The system's runnable threads now (the 4th field of /proc/loadavg), None without /proc."""
+    global _loadavg_fd
+    try:
+        if _loadavg_fd is None:
+            _loadavg_fd = os.open("/proc/loadavg", os.O_RDONLY)
+        return int(os.pread(_loadavg_fd, 128, 0).split()[3].split(b"/")[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _own_running() -> int:
+    """This process's threads in state R (running or runnable), from /proc/self/task/*/stat."""
+    count = 0
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
         return 1
-    from numba import get_num_threads
+    for tid in tasks:
+        try:
+            with open(f"/proc/self/task/{tid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        state = stat.rfind(b")") + 2
+        if stat[state:state + 1] == b"R":
+            count += 1
+    return max(count, 1)
 
-    wanted = get_num_threads()
-    return 1 if wanted <= 1 else max(1, min(wanted, 1 + cores_free()))
+
+def cores_free() -> int:
+    """Cores besides the caller's that no runnable thread of another process waits for. Cheap
+    when the machine is quiet (only /proc/loadavg is read); where /proc is missing, all are."""
+    running = _running()
+    if running is None:
+        return _cores() - 1
+    if running > 1:  # someone besides the caller: is it us (the pool, spinning) or others?
+        running -= _own_running() - 1
+    return _cores() - running
 
 
-def run_chunks(run: Callable[[int, int], None], n: int, n_chunks: int) -> None:
-    """``run(c, k)`` for every chunk ``c`` of ``k`` (``k`` is ``n_chunks``, or 1 when the call
-    runs serially), shared with the workers when ``n`` elements are worth it."""
-    threads = threads_for(n) if n_chunks > 1 else 1
-    if threads > 1 and _backoff["left"] > 0:
-        _backoff["left"] -= 1
-        _stats["backed_off_calls"] += 1
-        threads = 1
-    if threads <= 1 or not _lock.acquire(blocking=False):
+@contextlib.contextmanager
+def pool_for(n: int):
+    """Yield whether a call over ``n`` elements may run the parallel compilation now."""
+    global _pool_used
+    if n < PARALLEL_MIN or _pool_unusable:
         _stats["serial_calls"] += 1
-        run(0, 1)  # small, one thread, backing off, or another Python thread is sharing the workers
+        yield False  # small or forked: serially
+        return
+    if cores_free() < 1:
+        _stats["busy_calls"] += 1
+        yield False  # the pool's threads would wait for a core: serially
+        return
+    if not _lock.acquire(blocking=False):
+        _stats["serial_calls"] += 1
+        yield False  # another Python thread holds the pool
         return
     try:
-        _stats["shared_calls"] += 1
-        kept_waiting = _pool_with(threads - 1).run(_Job(lambda c: run(c, n_chunks), n_chunks), threads - 1)
-        length = min(max(4, 2 * _backoff["length"]), MAX_BACKOFF) if kept_waiting else 0
-        _backoff.update(left=length, length=length)
+        _pool_used = True
+        _stats["parallel_calls"] += 1
+        yield True
     finally:
         _lock.release()
 
 
 def parallel_state() -> dict:
     """For tests and reports: what the gate knows."""
-    return {"parallel_min": PARALLEL_MIN, "pool_started": _pool is not None,
-            "workers": 0 if _pool is None else len(_pool.threads), "backoff": dict(_backoff), **_stats}
+    return {"parallel_min": PARALLEL_MIN, "pool_used": _pool_used, "pool_unusable": _pool_unusable, **_stats}
