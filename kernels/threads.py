@@ -10,7 +10,7 @@ every other library's settings are left as they are.
 
 * **busy cores**: the runnable threads of other processes (the runnable count of
   /proc/loadavg, less this process's own running threads, which the pool is made of or which
-  are the caller) must leave a core free besides the caller's; read afresh at each large call;
+  are the caller) must leave a core free besides the caller's (:func:`cores_free`);
 * **small calls**: below :data:`PARALLEL_MIN` elements a hand-off to the pool costs more than
   it saves;
 * **concurrent Python threads**: Numba's ``workqueue`` layer is not thread-safe (two threads
@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 
 #: Smallest call (elements) that goes to the thread pool. Measured on the 2-core development
 #: machine (float32 forward without a mask, serial vs 2 threads, fastest of 300 calls):
@@ -100,14 +101,27 @@ def _own_running() -> int:
     return max(count, 1)
 
 
-def cores_free() -> int:
-    """Cores besides the caller's that no runnable thread of another process waits for. Cheap
-    when the machine is quiet (only /proc/loadavg is read); where /proc is missing, all are."""
+#: Calls from this many elements look at which threads are running (this process's or
+#: others'); smaller ones only at the system's runnable count (a few microseconds).
+EXACT_MIN = 1 << 18
+_EXACT_TTL = 0.005  # seconds a look at /proc/self/task stays good
+_exact: dict[str, float] = {"at": -1.0, "own": 1}
+
+
+def cores_free(n: int = 0) -> int:
+    """Cores besides the caller's that no runnable thread of another process waits for. Quiet
+    machine: one read of /proc/loadavg. Otherwise, for calls of :data:`EXACT_MIN` elements or
+    more, this process's own running threads (the pool spinning after its last region) are
+    not counted (read from /proc/self/task at most every 5 ms); smaller calls count every
+    runnable thread. Where /proc is missing, every core is free."""
     running = _running()
     if running is None:
         return _cores() - 1
-    if running > 1:  # someone besides the caller: is it us (the pool, spinning) or others?
-        running -= _own_running() - 1
+    if running > 1 and n >= EXACT_MIN:
+        now = time.monotonic()
+        if now - _exact["at"] > _EXACT_TTL:
+            _exact.update(at=now, own=_own_running())
+        running -= min(int(_exact["own"]), running) - 1
     return _cores() - running
 
 
@@ -119,7 +133,7 @@ def pool_for(n: int):
         _stats["serial_calls"] += 1
         yield False  # small or forked: serially
         return
-    if cores_free() < 1:
+    if cores_free(n) < 1:
         _stats["busy_calls"] += 1
         yield False  # the pool's threads would wait for a core: serially
         return

@@ -69,7 +69,7 @@ def test_small_calls_never_start_the_thread_pool():
         "import numpy as np",
         "from numba.np.ufunc import parallel",
         "from kernels import cpu, threads",
-        "threads.cores_free = lambda: 1  # as on an idle machine",
+        "threads.cores_free = lambda n=0: 1  # as on an idle machine",
         "x = np.ones(threads.PARALLEL_MIN - 1, np.float32)",
         "y, m = cpu.dropout_forward(x, 0.5, seed=1)",
         "cpu.dropout_backward(x, 0.5, mask=m); cpu.dropout_backward(x, 0.5, seed=1)",

@@ -28,19 +28,19 @@ def _forward(x):
 
 def test_busy_and_free_cores_give_the_same_bits(two_threads, monkeypatch):
     x = np.random.default_rng(0).standard_normal(N).astype(np.float32)
-    monkeypatch.setattr(threads, "cores_free", lambda: 0)  # every other core busy: serial
+    monkeypatch.setattr(threads, "cores_free", lambda n=0: 0)  # every other core busy: serial
     before = dict(threads.parallel_state())
     y1, m1 = _forward(x)
     after = threads.parallel_state()
     assert after["busy_calls"] == before["busy_calls"] + 1 and after["parallel_calls"] == before["parallel_calls"]
-    monkeypatch.setattr(threads, "cores_free", lambda: 1)  # a free core: the pool
+    monkeypatch.setattr(threads, "cores_free", lambda n=0: 1)  # a free core: the pool
     y2, m2 = _forward(x)
     assert threads.parallel_state()["parallel_calls"] == before["parallel_calls"] + 1
     assert y1.tobytes() == y2.tobytes() and m1.tobytes() == m2.tobytes()
 
 
 def test_small_calls_run_serially(monkeypatch):
-    monkeypatch.setattr(threads, "cores_free", lambda: 1)
+    monkeypatch.setattr(threads, "cores_free", lambda n=0: 1)
     with threads.pool_for(threads.PARALLEL_MIN - 1) as parallel:
         assert not parallel
     with threads.pool_for(threads.PARALLEL_MIN) as parallel:
@@ -50,15 +50,18 @@ def test_small_calls_run_serially(monkeypatch):
 def test_cores_free_counts_other_processes_only(monkeypatch):
     """The runnable threads of /proc/loadavg that are not this process's take cores."""
     monkeypatch.setattr(threads, "_cores", lambda: 2)
+    monkeypatch.setattr(threads, "_EXACT_TTL", -1.0)  # look afresh every time
+    big = threads.EXACT_MIN
     monkeypatch.setattr(threads, "_running", lambda: 1)  # the caller alone
-    assert threads.cores_free() == 1
+    assert threads.cores_free(big) == 1
     monkeypatch.setattr(threads, "_running", lambda: 3)
     monkeypatch.setattr(threads, "_own_running", lambda: 1)  # two other processes' threads
-    assert threads.cores_free() == -1
+    assert threads.cores_free(big) == -1
     monkeypatch.setattr(threads, "_own_running", lambda: 3)  # our own pool, spinning
-    assert threads.cores_free() == 1
+    assert threads.cores_free(big) == 1
+    assert threads.cores_free(big - 1) == -1  # a small call does not look whose they are
     monkeypatch.setattr(threads, "_running", lambda: None)  # no /proc
-    assert threads.cores_free() == 1
+    assert threads.cores_free(big) == 1
 
 
 def test_own_running_sees_this_thread():

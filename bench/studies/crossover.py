@@ -17,7 +17,7 @@ from kernels import cpu, threads
 def crossover(log2_sizes=range(12, 21), calls=200):
     rows = []
     saved = threads.PARALLEL_MIN, threads.cores_free
-    threads.PARALLEL_MIN, threads.cores_free = 0, (lambda: 1)
+    threads.PARALLEL_MIN, threads.cores_free = 0, (lambda n=0: 1)
     try:
         for lg in log2_sizes:
             n = 1 << lg

@@ -27,7 +27,7 @@ def job(seed):
 
 
 def main(how):
-    threads.cores_free = lambda: 1  # use the pool even on a busy machine: the bits are the point here
+    threads.cores_free = lambda n=0: 1  # use the pool even on a busy machine: the bits are the point here
     layer_before = numba.config.THREADING_LAYER
     try:
         serial = [job(s) for s in SEEDS]
