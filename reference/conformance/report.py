@@ -202,7 +202,7 @@ def write_json(run, path):
 
 FAMILIES = (("semantic", "semantic/"), ("contract", "contract/"), ("keep rate", "keep_rate"),
             ("mean, variance", ("mean", "variance")), ("uniformity", "uniformity"),
-            ("neighbours, periodicity", ("lag", "periodicity")), ("across calls", "cross_call"),
+            ("neighbours, periodicity", ("lag", "periodicity", "byte_sharing")), ("across calls", "cross_call"),
             ("multi-dim", "multidim"), ("stream words", "ks_words"),
             ("noise_shape", ("semantic/noise_shape", "contract/noise_shape", "noise_keep_rate")),
             ("16-bit", ("semantic/float16", "semantic/bfloat16", "contract/float16", "contract/bfloat16",
