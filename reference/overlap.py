@@ -112,20 +112,33 @@ def may_share(a, b, ma: Memory, mb: Memory) -> bool:
     return True
 
 
-def _numpy_apart(out, x, masks) -> bool:
-    """The common case, decided in about a microsecond: NumPy arrays, ``out`` contiguous (so
-    its elements are distinct) and its bounds apart from ``x``'s and every mask's."""
+def numpy_same_memory(a: np.ndarray, b: np.ndarray) -> bool:
+    """:func:`same_memory` for two NumPy arrays, without building their :class:`Memory`."""
+    if a is b:
+        return True
+    if a.dtype.itemsize != b.dtype.itemsize or a.__array_interface__["data"][0] != b.__array_interface__["data"][0]:
+        return False
+    return ([(n, s) for n, s in zip(a.shape, a.strides) if n != 1]
+            == [(n, s) for n, s in zip(b.shape, b.strides) if n != 1])
+
+
+def _numpy_decided(out, x, masks) -> bool:
+    """The common cases, decided in microseconds: NumPy arrays, ``out`` contiguous (so its
+    elements are distinct), either ``x`` itself (in place) or with bounds apart from ``x``'s,
+    and apart from every mask's."""
     if not (isinstance(out, np.ndarray) and isinstance(x, np.ndarray)):
         return False
     if not (out.flags.c_contiguous or out.flags.f_contiguous):
         return False
-    return all(m is None or (isinstance(m, np.ndarray) and not np.may_share_memory(out, m)) for m in (x, *masks))
+    if np.may_share_memory(out, x) and not numpy_same_memory(out, x):
+        return False
+    return all(m is None or (isinstance(m, np.ndarray) and not np.may_share_memory(out, m)) for m in masks)
 
 
 def check_out_memory(out, x, masks=(), name: str = "out") -> None:
     """Refuse an ``out`` that overlaps itself, overlaps ``x`` without being ``x`` (in place),
     or overlaps one of the ``masks`` (None entries are skipped)."""
-    if _numpy_apart(out, x, masks):
+    if _numpy_decided(out, x, masks):
         return
     mo = memory_of(out)
     if overlaps_itself(mo):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .masks import n_mask_bytes
-from .overlap import check_out_memory, memory_of, same_memory
+from .overlap import check_out_memory, memory_of, numpy_same_memory, same_memory
 from .stream import STREAM_END
 from .vocab import DTYPE_NAMES_TEXT, MASK_FORMATS, is_float_dtype
 
@@ -293,10 +293,8 @@ def check_out(out, like: np.ndarray, name: str = "out", *inputs) -> np.ndarray |
 def is_same_memory(a, b) -> bool:
     """The same elements at the same addresses: ``out=x`` in place, which the kernels allow
     (each element is read before it is written, by the same loop iteration)."""
-    if a is b:
-        return True
-    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and not np.may_share_memory(a, b):
-        return False  # bounds apart: the cheap answer for the common case
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return a.dtype == b.dtype and numpy_same_memory(a, b)
     return a.dtype == b.dtype and same_memory(memory_of(a), memory_of(b))
 
 
