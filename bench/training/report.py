@@ -198,7 +198,10 @@ def summary(df, timing, meta: dict, checks: list, threads: dict | None, out: str
                   "forward and backward, mask handling included) or between module hooks (PyTorch: "
                   "forward pre-hook to forward hook, full-backward pre-hook to backward hook). "
                   f"Medians over all steps of all seeds after the first {meta['warmup']} steps of each run "
-                  "(Numba compilation excluded).", "",
+                  "(Numba compilation excluded). A forward-only implementation (the textbook's `dropout_layer`, "
+                  "an `f(x, p, seed)` IMPL) is called twice per forward, the second time on ones to learn its "
+                  "mask for backward: that adapter cost is counted as its dropout time, so its share is an upper "
+                  "bound.", "",
                   "| implementation | step (ms) | dropout (ms) | dropout share | steps |", "|---|---|---|---|---|"]
         for lab, r in timing.iterrows():
             lines.append(f"| `{lab}` | {r.step_ms:.2f} | {r.dropout_ms:.3f} | {100 * r.share:.1f} % | {int(r.steps)} |")

@@ -44,12 +44,12 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from reference.conformance.stats import budget
+from reference.conformance.stats import budget, power
 from reference.conformance.stats.mean import mean_pvalue
 from reference.conformance.stats.sampling import Seeds, keep_prob, scale, seeds_from_option
 from reference.conformance.stats.variance import variance_pvalue
 
-POWER = 0.99
+POWER = power.POWER
 CONF = 0.99  # confidence bands of the report
 EPS_BN = 1e-5
 GAMMA_BN = 1.0
@@ -59,9 +59,7 @@ X_SCALAR = 1.5  # claim 2's scalar input
 # --- small statistics -----------------------------------------------------------------------
 
 
-def z_power(alpha: float) -> float:
-    """Shift (in standard errors) a two-sided level-alpha z-test detects with POWER."""
-    return float(stats.norm.isf(alpha / 2) + stats.norm.ppf(POWER))
+z_power = power.z_shift
 
 
 def z_pvalue(z: float) -> float:

@@ -27,8 +27,9 @@ def _pct(x: float) -> str:
     return f"{v:.0f}%" if v >= 10 else f"{v:.2g}%"
 
 
-def _z(alpha):
-    return stats.norm.isf(alpha / 2) + stats.norm.ppf(POWER)
+def z_shift(alpha: float) -> float:
+    """Shift (in standard errors) a two-sided level-alpha z-test detects with POWER."""
+    return float(stats.norm.isf(alpha / 2) + stats.norm.ppf(POWER))
 
 
 def _ncx2_lambda(df: int, alpha: float) -> float:
@@ -67,7 +68,7 @@ def detectable(probe, n, alpha: float | None = None) -> tuple[str, str]:
     alpha = alpha or default_alpha()
     fam, p = probe.family, probe.p
     q = keep_prob(p) if p == p else float("nan")
-    z = _z(alpha)
+    z = z_shift(alpha)
     if fam == "multidim":
         axis = int(probe.label.split("axis=")[1])
         pairs = math.prod(n) // n[axis] * (n[axis] - 1)
