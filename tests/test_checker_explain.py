@@ -86,9 +86,12 @@ def test_quick_never_overwrites_a_committed_report():
     assert cli.default_out("reference", quick=False) == "reports/conformance/reference"
 
 
-def test_seedless_callable_is_a_clear_usage_error():
+def test_seedless_callable_is_checked_in_stateful_mode():
+    from reference.conformance.protocol import from_callable
+
     def stateful(x, p):
         return x
 
-    with pytest.raises(TypeError, match="stateful"):
-        wrap(stateful)
+    assert wrap(stateful).capabilities.stateful
+    with pytest.raises(TypeError, match="stateful"):  # from_callable itself still needs f(x, p, seed)
+        from_callable(stateful)

@@ -5,13 +5,15 @@
     dropout-check mypkg.kernels:dropout --json r.json
 
 IMPL: a registry name (``dropout-check --list``) or ``package.module:attribute`` naming an
-object or module with the backends' API, or a plain callable f(x, p, seed) -> y. Exit 0
-when every applicable check passes, 1 when one fails, 2 on a usage error.
+object or module with the backends' API, a plain callable f(x, p, seed) -> y, or a stateful
+f(x, p) -> y drawing from a generator it holds (with f.reseed(seed) where it can be reseeded).
+Exit 0 when every applicable check passes, 1 when one fails, 2 on a usage error.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import sys
 
@@ -29,6 +31,12 @@ def _parser():
                     "reports/_scratch/conformance/<impl>, so a quick run never overwrites a committed full report)")
     ap.add_argument("--json", help="also write the results as JSON to this path")
     ap.add_argument("--only", action="append", metavar="PATTERN", help="run only checks matching (fnmatch; repeatable)")
+    ap.add_argument("--seed-bits", type=int, metavar="BITS",
+                    help="the implementation takes BITS-bit seeds (e.g. 32 for Keras, Triton's tl.rand): every "
+                    "seed a check uses is hashed to BITS bits, so neighbouring seeds stay distinct")
+    ap.add_argument("--note", action="append", metavar="CHECK", default=[],
+                    help="report a failure of CHECK as a note: behaviour the framework documents (e.g. "
+                    "stateful/p0_keeps_generator); repeatable")
     ap.add_argument("--list", action="store_true", help="list the registry's implementations and exit")
     ap.add_argument("--theory", action="store_true",
                     help="check the claims of the theory users learn (docs/THEORY.md) instead of the conformance "
@@ -61,6 +69,16 @@ def main(argv=None) -> int:
 
     try:
         impl = loader.load(args.impl)
+        if args.seed_bits is not None and not 1 <= args.seed_bits <= 64:
+            raise ValueError(f"--seed-bits must be in [1, 64], got {args.seed_bits}")
+        known = {c.name for c in runner.checks("contract", include_slow=True)}
+        unknown = [n for n in args.note if n not in known]
+        if unknown:
+            raise ValueError(f"--note {unknown[0]!r}: not a check name (dropout-check IMPL --only 'PATTERN' lists "
+                             "them in its report)")
+        if args.seed_bits is not None or args.note:  # a copy: the loaded implementation is shared (memoized)
+            impl = dataclasses.replace(impl, seed_bits=args.seed_bits or impl.seed_bits,
+                                       notes=tuple(dict.fromkeys((*impl.notes, *args.note))))
         seeds = seeds_from_option(args.stat_seed)
         pl = runner.plan(impl, args.level, args.quick, args.only)
     except (ValueError, TypeError) as e:

@@ -133,6 +133,27 @@ def _cross(label, p, info, n):
             cause)
 
 
+_SUCCESSIVE_CAUSE = {
+    "calls1-2": "successive calls share a mask (a seed or offset fixed in the kernel, or masks reused in pairs)",
+    "calls2-3": "successive calls share a mask (masks reused in pairs, or the generator not advanced)",
+    "lag2": "the generator's state cycles every 2 calls",
+    "lag3": "the generator's state cycles every 3 calls",
+}
+
+
+def _successive(label, p, info, n):
+    if label.startswith("successive/shifted"):
+        r, s = info["observed"], info.get("shift", 0)
+        return (f"correlation {r:+.4g} between call 2 and call 1 shifted by {s} elements", "0",
+                f"correlation {r:+.4g}",
+                f"the generator advanced by {s} positions per call, not by the n it drew: successive streams "
+                "overlap" if r > 0.5 else "")
+    a, e = info["observed"], info["expected"]
+    cause = _SUCCESSIVE_CAUSE.get(label.split("/", 1)[1], "") if a > e + 0.1 * (1 - e) else ""
+    return (f"the two calls agree on {a:.4%} of elements", f"{e:.4%}", f"{(a - e) * 100:+.3g} points of agreement",
+            cause)
+
+
 def _corr(label, p, info, n):
     r = info["observed"]
     cause = ""
@@ -156,7 +177,8 @@ def _bytes(label, p, info, n):
 _FAMILIES = {"mean_seeds_forward": _mean, "mean_seeds_backward": _mean,
              "keep_rate": _keep_rate, "keep_rate_slow": _keep_rate, "noise_keep_rate": _keep_rate,
              "mean_forward": _mean, "mean_backward_regenerate": _mean, "mean_backward_bits": _mean,
-             "variance": _variance, "half_mean": _half_mean, "cross_call": _cross, "lag": _corr,
+             "variance": _variance, "half_mean": _half_mean, "cross_call": _cross, "successive": _successive,
+             "lag": _corr,
              "multidim": _corr, "byte_sharing": _bytes}
 
 

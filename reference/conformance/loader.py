@@ -8,8 +8,9 @@ An IMPL string is
   ``torch-nn-dropout``, ``torch-native-dropout``, ``textbook-numpy``, ``textbook-torch``,
   ``quant8``);
 * ``package.module:attribute`` (or ``package.module``) naming an Implementation, an object
-  or module with the backends' API (``dropout_forward`` / ``dropout_backward``), or a plain
-  callable ``f(x, p, seed) -> y`` (NumPy in and out).
+  or module with the backends' API (``dropout_forward`` / ``dropout_backward``), a plain
+  callable ``f(x, p, seed) -> y`` (NumPy in and out), or a stateful ``f(x, p) -> y`` that
+  draws from a generator it holds (checked in stateful mode; ``f.reseed(seed)`` where it has one).
 
 :func:`load` is memoized per string, so caches keyed by the object keep hitting.
 """
@@ -23,7 +24,16 @@ import sys
 
 from reference import registry, vocab
 
-from .protocol import Capabilities, Implementation, as_implementation, from_api, from_callable, register_wrapper
+from .protocol import (
+    Capabilities,
+    Implementation,
+    as_implementation,
+    from_api,
+    from_callable,
+    from_stateful,
+    is_stateful_signature,
+    register_wrapper,
+)
 
 # our backends: the whole API, 16-bit formats, any noise_shape and out=x (docs/RNG_STREAM.md)
 BACKEND_CAPABILITIES = Capabilities(dtypes=vocab.DTYPES, noise_shape=True, inplace=True)
@@ -98,6 +108,6 @@ def wrap(obj, name: str | None = None) -> Implementation:
     if callable(getattr(obj, "dropout_forward", None)):
         return as_implementation(obj, name=name)
     if callable(obj):
-        return from_callable(obj, name)
-    raise ValueError(f"{name or obj!r} is neither an implementation of the backends' API nor a "
-                     "callable f(x, p, seed) -> y")
+        return from_stateful(obj, name) if is_stateful_signature(obj) else from_callable(obj, name)
+    raise ValueError(f"{name or obj!r} is neither an implementation of the backends' API, a "
+                     "callable f(x, p, seed) -> y nor a stateful f(x, p) -> y")

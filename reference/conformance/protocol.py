@@ -10,7 +10,15 @@ Anything else is wrapped into one:
   whatever it does not declare is probed with tiny calls (the 16-bit dtypes, ``noise_shape``
   and ``out=x`` included: a float16 input must come back float16 to count);
 * a plain callable ``f(x, p, seed) -> y``: :func:`from_callable` (forward only, no offset,
-  no evaluation mode, no mask).
+  no evaluation mode, no mask);
+* a stateful callable ``f(x, p) -> y`` drawing from a generator it holds (``torch.manual_seed``
+  once, then many calls; a NumPy ``Generator``; Keras's ``SeedGenerator``):
+  :func:`from_stateful`, with an optional ``reseed(seed)`` (then a seed reproduces its masks)
+  and ``set_threads(n)``; it gets the checks of reproducible implementations where it can be
+  reseeded, and the checks of successive calls (reference/conformance/stateful.py) in any case.
+
+``seed_bits`` (``--seed-bits 32``) declares an API with 32-bit seeds: every seed a check asks
+for is hashed to that many bits (:func:`fold_seed`), so neighbouring seeds stay distinct.
 
 A capability the implementation lacks makes the checks that need it "not supported"
 rows, never failures. Converting other array types (torch, CuPy, device arrays) is the
@@ -32,6 +40,12 @@ class Unsupported(Exception):
     """The implementation lacks a capability that a check needs."""
 
 
+class Note(Exception):
+    """Not a failure but worth a reader's attention (a "note" row): a behaviour the level does
+    not forbid (a layout-dependent mask at level statistical) or one its framework documents
+    (a generator that advances at p = 0, downgraded by ``notes=``)."""
+
+
 @dataclass(frozen=True)
 class Capabilities:
     dtypes: tuple = vocab.WIDE_DTYPES            # input dtypes it accepts (float16, bfloat16 too where declared)
@@ -43,6 +57,9 @@ class Capabilities:
     noise_shape: bool | str = False   # structured masks: True (any noise_shape), "channel" (only
                                       # (N, C, 1, ..., 1)), False (none)
     inplace: bool = False             # out=x (and out=grad_y in backward): in place
+    stateful: bool = False            # draws from a generator it holds: f(x, p), successive calls
+    reproducible: bool = True         # the same seed gives the same masks (a stateful one: reseed)
+    threads: bool = False             # a set_threads(n) hook: the masks at 1 and N threads compared
 
     def has(self, need: str) -> bool:
         """``need``: a field name that is true, ``"mask:<fmt>"``, ``"dtype:<name>"``,
@@ -81,6 +98,9 @@ class Implementation:
     source: object = field(default=None, repr=False)  # the wrapped object, for the report
     simulated: bool = False           # CUDA simulator: tiny sample sizes only
     refused: dict = field(default_factory=dict, repr=False)  # dtype -> the error: declared, then refused
+    seed_bits: int = 64               # the seeds it takes: 32 for APIs with 32-bit seeds (--seed-bits)
+    hooks: StatefulHooks | None = field(default=None, repr=False)  # a stateful implementation's own calls
+    notes: tuple = ()                 # checks whose failure is a note: behaviour its framework documents
 
     def require(self, *needs: str) -> None:
         missing = [n for n in needs if not self.capabilities.has(n)]
@@ -106,6 +126,7 @@ class Implementation:
     def forward(self, x, p, *, seed, offset=0, training=True, mask_format=None, noise_shape=None, out=None):
         """``(y, mask)`` as NumPy arrays (``mask`` None unless a format was asked)."""
         self.require(f"dtype:{np.dtype(x.dtype).name}")
+        seed = fold_seed(seed, self.seed_bits)
         if offset:
             self.require("offset")
         if not training:
@@ -126,7 +147,31 @@ class Implementation:
         if self.backward_fn is None:  # capabilities that claim a backward the wrapper lacks
             raise TypeError(f"{self.name} declares a backward but has no backward function")
         kw = self._extra(grad_y.shape, noise_shape, out)
+        seed = None if seed is None else fold_seed(seed, self.seed_bits)
         return np.asarray(self.backward_fn(grad_y, p, mask=mask, seed=seed, offset=offset, **kw))
+
+
+def fold_seed(seed: int, bits: int) -> int:
+    """``seed`` for an API that takes ``bits``-bit seeds: the top bits of a splitmix64 mix, so
+    that seeds which differ only in bits the API drops (seed + 2**32) stay distinct."""
+    if bits >= 64:
+        return seed
+    z = (int(seed) + 0x9E3779B97F4A7C15) & 0xFFFF_FFFF_FFFF_FFFF
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFF_FFFF_FFFF_FFFF
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFF_FFFF_FFFF_FFFF
+    return (z ^ (z >> 31)) >> (64 - bits)
+
+
+@dataclass(frozen=True)
+class StatefulHooks:
+    """A stateful implementation's own calls: ``call(x, p)`` (or ``call(x, p, training=...)``)
+    draws from the generator it holds; ``reseed(seed)`` resets it; ``set_threads(n)`` sets the
+    framework's thread count and returns the previous one (None: not known)."""
+
+    call: Callable
+    reseed: Callable | None = None
+    set_threads: Callable | None = None
+    training_kw: bool = False         # call takes training=
 
 
 # --- wrapping ---------------------------------------------------------------------------------
@@ -263,8 +308,8 @@ def _api_backward(bwd: Callable) -> Callable:
 
 
 def _require_seed_parameter(f) -> None:
-    """A callable ``f(x, p)`` without a seed is a stateful dropout: not checked (yet); say so
-    clearly rather than load it and report an error per check."""
+    """``from_callable`` needs ``f(x, p, seed)``: a callable ``f(x, p)`` is a stateful dropout,
+    for :func:`from_stateful`; say so clearly rather than load it and report an error per check."""
     import inspect
 
     try:
@@ -278,8 +323,8 @@ def _require_seed_parameter(f) -> None:
     if len(positional) < 3:
         raise TypeError(f"{getattr(f, '__qualname__', f)!r} takes {len(positional)} positional arguments "
                         f"({', '.join(q.name for q in positional)}), not f(x, p, seed): a stateful dropout "
-                        "(no seed) cannot be checked for reproducibility; wrap it as f(x, p, seed) that seeds "
-                        "its generator, e.g. torch.manual_seed(seed) or np.random.default_rng(seed)")
+                        "(no seed) is checked by from_stateful (which loader.wrap and dropout-check choose by "
+                        "themselves), with f.reseed(seed) where it can be reseeded")
 
 
 def from_callable(f, name: str | None = None, *, description: str = "",
@@ -299,6 +344,71 @@ def from_callable(f, name: str | None = None, *, description: str = "",
     name = name or getattr(f, "__qualname__", None) or repr(f)
     return Implementation(name, forward, None, caps, False,
                           description or (getattr(f, "__doc__", None) or "").strip().split("\n")[0], source=f)
+
+
+def _takes_training(f) -> bool:
+    x = np.linspace(1, 2, 16)
+    try:
+        y = np.asarray(f(x, 0.5, training=False))
+    except Exception:
+        return False
+    return y.shape == x.shape and bool(np.array_equal(y, x))
+
+
+def from_stateful(f, name: str | None = None, *, reseed: Callable | None = None, seed_bits: int = 64,
+                  set_threads: Callable | None = None, description: str = "", dtypes: tuple | None = None,
+                  notes: tuple = ()) -> Implementation:
+    """A stateful ``f(x, p) -> y`` (NumPy in and out) drawing from a generator it holds.
+
+    ``reseed(seed)`` (or ``f.reseed``) resets the generator: a check's seed then reproduces its
+    masks and every check of a seeded implementation applies; without it the seed is ignored
+    (two calls with one seed are two successive calls) and only the checks that need no
+    reproducibility run. ``f(x, p, training=False)``, where it works, is the evaluation mode.
+    ``notes``: check names whose failure is a behaviour the framework documents (a note row)."""
+    if not callable(f):
+        raise TypeError(f"{f!r} is not callable")
+    reseed = reseed if reseed is not None else getattr(f, "reseed", None)
+    set_threads = set_threads if set_threads is not None else getattr(f, "set_threads", None)
+    seed_bits = int(getattr(f, "seed_bits", seed_bits))
+    if not 1 <= seed_bits <= 64:
+        raise ValueError(f"seed_bits must be in [1, 64], got {seed_bits}")
+    hooks = StatefulHooks(f, reseed if callable(reseed) else None,
+                          set_threads if callable(set_threads) else None, _takes_training(f))
+
+    def forward(x, p, *, seed, offset, training, mask_format):
+        if hooks.reseed is not None:
+            hooks.reseed(seed)
+        return (hooks.call(x, p, training=False) if not training else hooks.call(x, p)), None
+
+    if dtypes is None:
+        dtypes = tuple(d for d in vocab.WIDE_DTYPES
+                       if _works(lambda d=d: np.asarray(f(np.linspace(1, 2, 16, dtype=d), 0.5)).shape))
+        if not dtypes:
+            raise TypeError(f"{getattr(f, '__qualname__', f)!r} accepts neither float32 nor float64 input as f(x, p)")
+        dtypes += probe_half_dtypes(lambda h: f(h, 0.5))
+    caps = Capabilities(dtypes=dtypes, backward=False, mask_formats=(), regenerate=False, offset=False,
+                        training=hooks.training_kw, stateful=True, reproducible=hooks.reseed is not None,
+                        threads=hooks.set_threads is not None)
+    name = name or getattr(f, "__qualname__", None) or repr(f)
+    return Implementation(name, forward, None, caps, False,
+                          description or (getattr(f, "__doc__", None) or "").strip().split("\n")[0], source=f,
+                          seed_bits=seed_bits, hooks=hooks, notes=tuple(notes))
+
+
+def is_stateful_signature(f) -> bool:
+    """``f(x, p)``: two positional parameters and no seed (a generator it holds)."""
+    import inspect
+
+    try:
+        sig = inspect.signature(f)
+    except (TypeError, ValueError):
+        return False
+    params = list(sig.parameters.values())
+    if any(q.kind == q.VAR_POSITIONAL for q in params) or "seed" in sig.parameters:
+        return False
+    positional = [q for q in params if q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD)
+                  and q.default is q.empty]
+    return len(positional) == 2
 
 
 _WRAPPED: dict = {}  # id(obj) -> (obj, Implementation): one wrapper per object, so caches hit

@@ -13,7 +13,8 @@ import numpy as np
 from reference.conformance.stats import budget
 from reference.conformance.stats.sampling import keep_prob
 
-_MARK = {"pass": "pass", "fail": "**FAIL**", "error": "**ERROR**", "not supported": "not supported"}
+_MARK = {"pass": "pass", "fail": "**FAIL**", "error": "**ERROR**", "not supported": "not supported",
+         "note": "note"}
 
 
 def _pv(x):
@@ -69,6 +70,11 @@ def markdown(run, plots=()) -> str:
         f"| false-alarm budget | {budget.FAMILY_ALPHA:g} per run over {run.hypotheses} distinct hypotheses: "
         f"ALPHA = {run.alpha:.3g} per test |",
         f"| capabilities | {caps} |",
+        *([f"| calls | stateful: f(x, p) draws from a generator it holds; "
+           f"{'reseed(seed) before each seeded check' if run.impl.hooks.reseed else 'no reseed: seeds are ignored'} |"]
+          if run.impl.hooks is not None else []),
+        *([f"| seeds | {run.impl.seed_bits}-bit: each check's seed hashed to {run.impl.seed_bits} bits "
+           "(splitmix64) |"] if run.impl.seed_bits < 64 else []),
         f"| versions | {versions} |",
         f"| time | {run.seconds:.1f} s |",
         "",
@@ -93,6 +99,11 @@ def markdown(run, plots=()) -> str:
             lines.append(f"* **{h}**" + (f" ({len(rs)} checks)" if len(rs) > 1 else ""))
             for r in rs:
                 lines.append(f"  * {failure_line(r).replace('|', '/')}")
+    notes = [r for r in run.results if r.status == "note"]
+    if notes:
+        lines += ["", "## Notes", "", "Findings that are not failures at this level (or behaviour the implementation's "
+                  "framework documents: `notes=`).", ""]
+        lines += [f"* `{r.name}`: {r.detail.replace('|', '/')}" for r in notes]
     refused = getattr(run.impl, "refused", {})
     for d, why in refused.items():
         lines += ["", f"Note: `{d}` was declared but refused ({why}): its checks are \"not supported\"."]
@@ -203,6 +214,7 @@ def write_json(run, path):
 FAMILIES = (("semantic", "semantic/"), ("contract", "contract/"), ("keep rate", "keep_rate"),
             ("mean, variance", ("mean", "variance")), ("uniformity", "uniformity"),
             ("neighbours, periodicity", ("lag", "periodicity", "byte_sharing")), ("across calls", "cross_call"),
+            ("successive calls", ("stateful/", "successive")), ("layout", "layout/"),
             ("multi-dim", "multidim"), ("stream words", "ks_words"),
             ("noise_shape", ("semantic/noise_shape", "contract/noise_shape", "noise_keep_rate")),
             ("16-bit", ("semantic/float16", "semantic/bfloat16", "contract/float16", "contract/bfloat16",
@@ -225,8 +237,11 @@ def _cell(rows):
         return "-"
     failed = [r for r in rows if r["passed"] is False]
     ran = [r for r in rows if r["passed"] is not None]
+    notes = [r for r in rows if r["status"] == "note"]
     if failed:
         return "**FAIL**: " + ", ".join(f"`{r['name']}`" for r in failed)
+    if notes:
+        return f"pass ({len(ran)}); note: " + ", ".join(f"`{r['name']}`" for r in notes)
     return f"pass ({len(ran)})" if ran else "n/s"
 
 
@@ -245,7 +260,8 @@ def index(root: str | Path) -> str:
             cells.append(_cell(_family_rows(d["checks"], pre)))
         verdict = "PASS" if d["verdict"] == "pass" else "**FAIL**"
         lines.append(f"| [{d['impl']}]({slug}/report.md) | {d['level']} | {verdict} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n\n`pass (k)`: k checks ran and passed; `n/s`: not supported; `-`: not at this level.\n"
+    return "\n".join(lines) + ("\n\n`pass (k)`: k checks ran and passed; `note`: a finding that is not a failure "
+                                "at this level; `n/s`: not supported; `-`: not at this level.\n")
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field, replace
 from reference.conformance.stats import battery, budget, power
 from reference.conformance.stats.sampling import Probe, Seeds, clear_cache, seeds_from_option
 
-from . import contract, explain, semantic
-from .protocol import Implementation, Unsupported, as_implementation
+from . import contract, explain, layout, semantic, stateful
+from .protocol import Implementation, Note, Unsupported, as_implementation
 
 LEVELS = ("contract", "statistical")
 
@@ -34,7 +34,7 @@ class Check:
 class Result:
     name: str
     kind: str
-    status: str               # "pass" | "fail" | "error" | "not supported"
+    status: str               # "pass" | "fail" | "error" | "not supported" | "note"
     passed: bool | None       # None: not supported
     p_value: float | None = None
     alpha: float | None = None
@@ -53,9 +53,14 @@ def checks(level: str, include_slow: bool = False) -> list[Check]:
     """Every check of a level, in report order (applicability is decided by :func:`plan`)."""
     out = [Check(f"semantic/{k}", "semantic", needs, fn, doc=(fn.__doc__ or "").strip().split("\n")[0])
            for k, (needs, fn) in semantic.CHECKS.items()]
+    out += [Check(f"layout/{k}", "semantic", needs, fn, doc=(fn.__doc__ or "").strip().split("\n")[0])
+            for k, (needs, fn) in layout.CHECKS.items()]
+    out += [Check(f"stateful/{k}", "semantic", needs, fn, doc=(fn.__doc__ or "").strip().split("\n")[0])
+            for k, (needs, fn) in stateful.CHECKS.items()]
     if level == "contract":
         out += [Check(f"contract/{k}", "contract", needs, fn) for k, (needs, fn) in contract.CHECKS.items()]
-    probes = list(battery.backend_probes()) + (list(battery.slow_probes()) if include_slow else [])
+    probes = list(battery.backend_probes()) + list(battery.stateful_probes())
+    probes += list(battery.slow_probes()) if include_slow else []
     if level == "contract":  # the raw words of our stream: only an implementation of it needs them
         probes += list(battery.stream_probes())
     out += [Check(pr.label, "statistical", pr.needs, probe=pr, doc=pr.doc) for pr in probes]
@@ -121,6 +126,11 @@ def execute(check: Check, pl: Plan, seeds: Seeds, retried: bool = False) -> Resu
         else:
             raise TypeError(f"{check.name} has neither a probe nor a check function")
         res.status = "pass" if res.passed else "fail"
+        if not res.passed and check.name in impl.notes:  # what the framework documents: a note
+            res.status, res.passed = "note", True
+            res.detail = f"documented behaviour of {impl.name}, not a failure: {res.detail}"
+    except Note as e:  # not forbidden at this level, but worth a reader's attention
+        res.status, res.passed, res.detail = "note", True, str(e)
     except Unsupported as e:
         res.status, res.passed, res.detail = "not supported", None, str(e)
     except Exception as e:  # the implementation raised where it should have answered

@@ -466,7 +466,7 @@ CHECKS = {  # name -> (needs, fn)
     "mask_matches_output": ((), mask_matches_output),
     "backward": (("backward",), backward),
     "bad_p": ((), bad_p),
-    "same_seed_repeats": ((), same_seed_repeats),
+    "same_seed_repeats": (("reproducible",), same_seed_repeats),
     "seeds_differ": ((), seeds_differ),
     "offset_shift": (("offset",), offset_shift),
     "noise_shape": (("noise_shape",), noise_shape),

@@ -63,3 +63,33 @@ def make_torch():
 
     return from_callable(textbook_torch, "textbook-torch",
                          description=f"d2l 4.6 dropout_layer, literally, in PyTorch (torch {torch.__version__})")
+
+
+class GeneratorDropout:
+    """The textbook's dropout_layer on a NumPy ``Generator`` held by the layer, as modern NumPy
+    code writes it (``rng = np.random.default_rng(seed)`` once, then call after call); the
+    book's special cases for p = 0 and 1 kept, the dtype of x kept."""
+
+    def __init__(self, seed=0):
+        self.rng = np.random.default_rng(seed)
+
+    def reseed(self, seed):
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, X, dropout):
+        assert 0 <= dropout <= 1
+        if dropout == 1:
+            return np.zeros_like(X)
+        if dropout == 0:
+            return X
+        mask = self.rng.random(X.shape) > dropout
+        return (mask * X / (1.0 - dropout)).astype(X.dtype)
+
+
+def make_numpy_generator():
+    from reference.conformance.protocol import from_stateful
+
+    f = GeneratorDropout()
+    return from_stateful(f, "numpy-generator", reseed=f.reseed,
+                         description="d2l 4.6 dropout_layer on a NumPy Generator held by the layer (np.random."
+                                     f"default_rng, PCG64), call after call (NumPy {np.__version__})")

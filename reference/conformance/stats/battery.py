@@ -14,6 +14,7 @@ from . import (
     neighbours,
     raw_words,
     structured,
+    successive,
     uniformity,
     variance,
 )
@@ -28,6 +29,11 @@ def backend_probes():
         yield from mod.probes()
 
 
+def stateful_probes():
+    """Successive calls of a stateful implementation (its own generator): the others have none."""
+    yield from successive.probes()
+
+
 def slow_probes():
     yield from keep_rate.slow_probes()
 
@@ -38,6 +44,7 @@ def stream_probes():
 
 def all_probes():
     yield from backend_probes()
+    yield from stateful_probes()
     yield from slow_probes()
     yield from stream_probes()
 

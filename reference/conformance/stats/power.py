@@ -111,11 +111,15 @@ def detectable(probe, n, alpha: float | None = None) -> tuple[str, str]:
         return f"{phi:.2g}", "correlation of m_i, m_i+L"
     if fam == "lag_cross_block":
         return f"{z / math.sqrt(n / 4):.2g}", "correlation across a block boundary"
+    if fam == "successive" and probe.label.startswith("successive/shifted"):
+        lags = min(budget.MAX_PERIOD, n // 2)
+        zz = stats.norm.isf(alpha / (2 * lags)) + stats.norm.ppf(POWER)
+        return f"{zz / math.sqrt(n - lags):.2g}", f"correlation of call 2 with call 1 at one shift <= {lags}"
     if fam == "periodicity":
         lags = min(budget.MAX_PERIOD, n // 2)
         zz = stats.norm.isf(alpha / (2 * lags)) + stats.norm.ppf(POWER)
         return f"{zz / math.sqrt(n - lags):.2g}", f"autocorrelation at one lag <= {lags}"
-    if fam == "cross_call":
+    if fam in ("cross_call", "successive"):
         d = z * math.sqrt(q * q * (1 - q * q) / n)
         return f"{d / (q * (1 - q)):.2g}", "correlation of the two calls' masks"
     if fam == "ks_words":
