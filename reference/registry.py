@@ -23,7 +23,7 @@ class Entry:
     role: str
     arrays: str = "numpy"    # what its functions take and return: "numpy" or "dask"
     checker: str | None = None  # for a backend whose arrays are not NumPy: the checker's adapter
-    extra: str | None = None    # the pip extra it needs ("dask", "cuda", "peers")
+    extra: str | None = None    # the pip extra it needs ("dask", "cuda", "peers", "jax", "keras", "triton")
     summary: str = ""
 
 
@@ -47,6 +47,17 @@ ENTRIES: tuple[Entry, ...] = (
           ADAPTER, extra="peers", summary="torch.native_dropout on the global generator, call after call (stateful)"),
     Entry("numpy-generator", "reference.conformance.adapters.textbook:make_numpy_generator", ADAPTER,
           summary="the textbook's dropout_layer on a NumPy Generator held by the layer (stateful)"),
+    Entry("jax-threefry", "reference.conformance.adapters.jax_random:make_threefry", ADAPTER, extra="jax",
+          summary="Flax's nn.Dropout formula on jax.random threefry2x32, jax_threefry_partitionable=False"),
+    Entry("jax-threefry-partitionable", "reference.conformance.adapters.jax_random:make_threefry_partitionable",
+          ADAPTER, extra="jax",
+          summary="Flax's nn.Dropout formula on threefry2x32, partitionable (JAX's current default)"),
+    Entry("jax-rbg", "reference.conformance.adapters.jax_random:make_rbg", ADAPTER, extra="jax",
+          summary="Flax's nn.Dropout formula on jax.random impl='rbg' (XLA RngBitGenerator)"),
+    Entry("keras-random-dropout", "reference.conformance.adapters.keras3:make_random_dropout", ADAPTER,
+          extra="keras", summary="Keras 3 keras.random.dropout with one SeedGenerator, JAX backend (stateful)"),
+    Entry("keras-layers-dropout", "reference.conformance.adapters.keras3:make_layer", ADAPTER, extra="keras",
+          summary="Keras 3 keras.layers.Dropout, eager, JAX backend (stateful)"),
     Entry("textbook-numpy", "reference.conformance.adapters.textbook:make_numpy", ADAPTER,
           summary="the textbook's from-scratch dropout_layer, in NumPy"),
     Entry("textbook-torch", "reference.conformance.adapters.textbook:make_torch", ADAPTER,

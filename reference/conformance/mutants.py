@@ -459,6 +459,19 @@ def main():
     for mu in MUTANTS:
         caught = [r.name for r in runs[mu.name].results if r.passed is False]
         print(f"| {mu.name} | {mu.level} | {mu.bug} | {len(caught)}: " + ", ".join(caught) + " |")
+    from reference.conformance import stateful_mutants as sm
+    from reference.conformance.runner import run
+
+    print()
+    print("Stateful mutants (reference/conformance/stateful_mutants.py: a generator held by the implementation, "
+          "f(x, p) with reseed and set_threads; level statistical, default sizes):")
+    print()
+    print("| stateful mutant | bug | caught by |")
+    print("|---|---|---|")
+    for name, impl in [("stateful_scaffold", sm.SCAFFOLD), *sm.MUTANTS.items()]:
+        caught = [r.name for r in run(impl, quick="--quick" in sys.argv).results if r.passed is False]
+        bug = impl.description.removeprefix("stateful mutant: ")
+        print(f"| {name} | {bug} | {len(caught)}: " + ", ".join(caught) + " |")
 
 
 if __name__ == "__main__":

@@ -109,6 +109,12 @@ class Implementation:
                    if n.startswith("dtype:") and n.split(":", 1)[1] in self.refused else n for n in missing]
             raise Unsupported(f"{self.name} does not support {', '.join(why)}")
 
+    def reseed(self, seed: int) -> None:
+        """A stateful implementation's ``reseed``, with the seed folded to its ``seed_bits``."""
+        if self.hooks is None or self.hooks.reseed is None:
+            raise Unsupported(f"{self.name} cannot be reseeded")
+        self.hooks.reseed(fold_seed(seed, self.seed_bits))
+
     def _extra(self, shape, noise_shape, out) -> dict:
         """``noise_shape=`` and ``out=`` are passed on only when given (forward_fn and
         backward_fn written before them need not take them)."""
@@ -347,7 +353,7 @@ def from_callable(f, name: str | None = None, *, description: str = "",
 
 
 def _takes_training(f) -> bool:
-    x = np.linspace(1, 2, 16)
+    x = np.linspace(1, 2, 16, dtype=np.float32)  # float32: some frameworks (JAX's 32-bit mode) narrow float64
     try:
         y = np.asarray(f(x, 0.5, training=False))
     except Exception:

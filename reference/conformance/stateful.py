@@ -35,7 +35,7 @@ def _calls(impl, x, k, *, seed=None, before=None):
     """``k`` successive calls at p = P (after ``reseed(seed)`` and ``before()`` where given)."""
     h = impl.hooks
     if seed is not None:
-        h.reseed(seed)
+        impl.reseed(seed)
     if before is not None:
         before()
     return [np.asarray(h.call(x, P)) for _ in range(k)]

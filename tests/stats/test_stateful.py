@@ -90,3 +90,17 @@ def test_cli_note_and_seed_bits(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         cli.main([*args, "--note", "no/such/check"])
     assert e.value.code == 2
+
+
+def test_stateful_checks_reseed_with_folded_seeds():
+    class Strict32(Scaffold):  # as Keras's SeedGenerator: a seed of 2**32 or more is an error
+        def reseed(self, seed):
+            if not 0 <= seed < 2**32:
+                raise OverflowError(f"{seed} out of bounds for uint32")
+            super().reseed(seed)
+
+    f = Strict32()
+    impl = from_stateful(f, "strict32", reseed=f.reseed, seed_bits=32)
+    run = runner.run(impl, quick=True, names=["stateful/*", "successive/*", "semantic/same_seed_repeats"])
+    assert run.verdict == "pass" and not [r for r in run.results if r.status == "error"], \
+        [(r.name, r.detail) for r in run.results if r.passed is False]

@@ -37,7 +37,7 @@ def successive_masks(impl, n, p: float, seed: int, k: int = CALLS) -> list:
     def make():
         h = impl.hooks
         if h.reseed is not None:
-            h.reseed(seed)
+            impl.reseed(seed)
         return np.stack([np.asarray(h.call(x_ones(n), p)) != 0 for _ in range(k)])
 
     return _cached(("successive", impl, n, p, seed, k), make)
