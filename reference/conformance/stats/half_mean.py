@@ -53,7 +53,7 @@ def check_half_mean(impl, *, name, n, p, seed, offset, info=None) -> float:
 
 
 def _probe(name):
-    p = budget.HALF_MEAN_P
+    p = budget.HALF_MEAN_P[name]
     label = f"half_mean/{name}/p={fmt_p(p)}"
 
     def run(impl, n, seeds):
