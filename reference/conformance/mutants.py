@@ -399,7 +399,7 @@ CATCHERS = {
     "noise_broadcast_order": ("contract/noise_shape",),
     "noise_redrawn_per_element": ("semantic/noise_shape",),
     "noise_and_reduced": ("noise_keep_rate/channel/p=0.1", "noise_keep_rate/N1H1/p=0.5"),
-    "half_scale_rounded": ("half_mean/float16/p=0.01", "half_mean/bfloat16/p=0.05"),
+    "half_scale_rounded": ("half_mean/float16/p=0.01", "half_mean/bfloat16/p=0.04"),
     "half_saturating": ("semantic/float16", "semantic/bfloat16"),
     "out_ignored": ("semantic/inplace",),
     "byte_rotations": ("byte_sharing/lags=1..3",),

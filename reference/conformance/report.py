@@ -65,7 +65,7 @@ def markdown(run, plots=()) -> str:
         "",
         "| | |", "|---|---|",
         f"| level | `{run.level}` ({_LEVEL_MEANS[run.level]}) |",
-        f"| sizes | {'CUDA simulator (4096 elements per call)' if run.impl.simulated else run.mode} |",
+        f"| sizes | {'small (simulator, interpreter): 4096 per call' if run.impl.simulated else run.mode} |",
         f"| master seed | {run.seeds.master} ({run.seeds.mode}); replay: `--stat-seed {run.seeds.master}` |",
         f"| false-alarm budget | {budget.FAMILY_ALPHA:g} per run over {run.hypotheses} distinct hypotheses: "
         f"ALPHA = {run.alpha:.3g} per test |",
