@@ -28,6 +28,8 @@ ROOT = Path("reports/conformance")
 #: the import that tells whether an extra is installed here
 _EXTRA_PROBE = {"peers": "torch", "jax": "jax", "keras": "keras", "triton": "triton", "dask": "dask",
                 "cuda": "numba.cuda"}
+#: reports beside the checks: registry name -> (module run with ``python -m``, file in its directory)
+_BESIDE = {"torch-compile-dropout": ("reference.conformance.adapters.torch_compile", "parity.md")}
 #: not run by default: dask (its chunks are the same bits: tests/test_dask.py), cuda (simulator, by name)
 _NOT_BY_DEFAULT = ("dask", "cuda")
 
@@ -55,6 +57,12 @@ def run_one(name: str) -> int:
     r = subprocess.run([sys.executable, "-m", "reference.conformance", name, "--out", str(out),
                         "--json", str(out / "result.json")], env=env, text=True, capture_output=True)
     print(f"{name}: exit {r.returncode} in {time.perf_counter() - t0:.0f} s")
+    if name in _BESIDE and r.returncode in (0, 1):
+        mod, fname = _BESIDE[name]
+        b = subprocess.run([sys.executable, "-m", mod], env=env, text=True, capture_output=True)
+        if b.returncode == 0:
+            (out / fname).write_text(b.stdout)
+            print(f"  wrote {out / fname}")
     tail = [ln for ln in r.stdout.splitlines() if ln.strip()]
     print("  " + "\n  ".join(tail[:1] + tail[-1:]) if tail else r.stderr[-800:])
     return r.returncode
@@ -80,13 +88,27 @@ def main(argv=None) -> int:
                 return 2
     from .report import index
 
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    head, _, rest = text.partition("| implementation |")
-    tail = rest[rest.index("\n- ") :] if "\n- " in rest else "\n"
-    readme.write_text(head + index(ROOT).rstrip("\n") + "\n" + tail)
-    print(f"wrote {readme}")
+    table = index(ROOT)
+    for path, prefix in ((ROOT / "README.md", ""), (Path("README.md"), "reports/conformance/"),
+                         (Path("docs/CONFORMANCE.md"), "../reports/conformance/")):
+        if replace_table(path, table.replace("](", f"]({prefix}")):
+            print(f"wrote the table in {path}")
     return 0
+
+
+def replace_table(path: Path, table: str) -> bool:
+    """Put ``table`` (the index, its legend line included) where the file has the index table."""
+    if not path.exists():
+        return False
+    text = path.read_text()
+    start = text.find("| implementation | level | verdict |")
+    if start < 0:
+        return False
+    legend = "`pass (k)`: k checks ran and passed"
+    end = text.find(legend, start)
+    end = text.find("\n", end) + 1 if end >= 0 else text.find("\n\n", start) + 1
+    path.write_text(text[:start] + table.rstrip("\n") + "\n" + text[end:])
+    return True
 
 
 if __name__ == "__main__":

@@ -212,9 +212,16 @@ def parity_table(sizes=(1000, 2**16, 2**20), ps=(0.1, 0.5, 0.9), dtypes=("float3
 
 def _main() -> None:  # python -m reference.conformance.adapters.torch_compile
     import pandas as pd
+    import torch
 
+    df = parity_table()
+    print(f"# torch.compile (Inductor, CPU) against eager F.dropout: the same seed, the same masks?\n\n"
+          f"`python -m reference.conformance.adapters.torch_compile` (torch {torch.__version__}). `equal`: the "
+          "fraction of elements on which the compiled call's keep decision equals eager's (`if_independent`: "
+          "what two independent masks give); `identical`: the outputs bit for bit; times are medians on a shared "
+          "2-core machine (indicative).\n")
     with pd.option_context("display.width", 200, "display.max_rows", 500):
-        print(parity_table().to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        print("```\n" + df.to_string(index=False, float_format=lambda v: f"{v:.4g}") + "\n```")
 
 
 if __name__ == "__main__":

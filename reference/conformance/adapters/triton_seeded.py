@@ -29,9 +29,9 @@ with ``p`` rounded to float32 (within 1 ulp of ``x * scale``). The interpreter c
 float32 to bfloat16 by truncation (its ``cast_impl`` passes no rounding mode) where compiled
 Triton rounds to nearest: 42 % of the kept bfloat16 values of ``linspace(1, 2, 4096)`` at
 p = 0.3 are 1 ulp below ``round16(x * scale32)``, within ``semantic/bfloat16``'s 1-ulp
-tolerance; ``half_mean/bfloat16`` caught it at x = 1.1640625, p = 0.01 and cannot at
-x = 1.1015625, p = 0.05, where both roundings agree. An artifact of the interpreter, not of the
-kernel (the GPU path is not run here).
+tolerance; ``half_mean/bfloat16/p=0.04`` (x = 1.03125, chosen where truncation, a scale
+rounded first and ``x / round16(1 - p)`` all move the kept value) sees the bias. An artifact of
+the interpreter, not of the kernel (the GPU path is not run here).
 """
 
 from __future__ import annotations
