@@ -26,3 +26,19 @@ def test_false_alarm_summary_counts_alarms_and_errors():
     md = false_alarms.markdown("reference", [ok, alarm, err])
     assert "**1 of 2 runs raised a false alarm** (1 ended in an error)" in md
     assert "`keep_rate/p=0.5`" in md and "ValueError: boom" in md
+
+
+def _cannot_start():
+    raise RuntimeError("the framework was imported before its interpreter flag was set")
+
+
+def test_a_framework_that_cannot_start_is_a_usage_error(monkeypatch):
+    import pytest
+
+    from reference import registry
+    from reference.conformance import loader
+
+    entry = registry.Entry("cannot-start", "tests.test_conformance_tools:_cannot_start", registry.ADAPTER)
+    monkeypatch.setitem(registry.BY_NAME, entry.name, entry)
+    with pytest.raises(ValueError, match="cannot be loaded in this process"):
+        loader.load(entry.name)

@@ -80,6 +80,8 @@ def load(spec: str) -> Implementation:
             hint = f' (pip install -e ".[{entry.extra}]")' if entry.extra else ' (pip install -e ".[peers]")'
 
             raise ValueError(f"{spec!r} needs a package that is not installed{hint}: {e}") from None
+        except RuntimeError as e:  # a framework that cannot start in this process (Triton imported too early)
+            raise ValueError(f"{spec!r} cannot be loaded in this process: {e}") from None
     if ":" not in spec and "." not in spec:
         raise ValueError(f"unknown implementation {spec!r}: not one of {names()} "
                          "and not 'package.module:attribute'")
