@@ -179,6 +179,13 @@ class StatefulHooks:
     set_threads: Callable | None = None
     training_kw: bool = False         # call takes training=
 
+    def __call__(self, x, p, *, training=True, noise_shape=None):
+        """One call of the generator, passing ``training=`` and ``noise_shape=`` only when needed."""
+        kw: dict = {} if training else {"training": False}
+        if noise_shape is not None:
+            kw["noise_shape"] = tuple(noise_shape)
+        return self.call(x, p, **kw)
+
 
 # --- wrapping ---------------------------------------------------------------------------------
 
@@ -370,7 +377,9 @@ def from_stateful(f, name: str | None = None, *, reseed: Callable | None = None,
     masks and every check of a seeded implementation applies; without it the seed is ignored
     (two calls with one seed are two successive calls) and only the checks that need no
     reproducibility run. ``f(x, p, training=False)``, where it works, is the evaluation mode.
-    ``notes``: check names whose failure is a behaviour the framework documents (a note row)."""
+    ``f(x, p, noise_shape=...)``, where it works, gives structured masks (probed as for the
+    backends' API). ``notes``: check names whose failure is a behaviour the framework documents
+    (a note row)."""
     if not callable(f):
         raise TypeError(f"{f!r} is not callable")
     reseed = reseed if reseed is not None else getattr(f, "reseed", None)
@@ -381,10 +390,10 @@ def from_stateful(f, name: str | None = None, *, reseed: Callable | None = None,
     hooks = StatefulHooks(f, reseed if callable(reseed) else None,
                           set_threads if callable(set_threads) else None, _takes_training(f))
 
-    def forward(x, p, *, seed, offset, training, mask_format):
+    def forward(x, p, *, seed, offset=0, training=True, mask_format=None, noise_shape=None):
         if hooks.reseed is not None:
             hooks.reseed(seed)
-        return (hooks.call(x, p, training=False) if not training else hooks.call(x, p)), None
+        return hooks(x, p, training=training, noise_shape=noise_shape), None
 
     if dtypes is None:
         dtypes = tuple(d for d in vocab.WIDE_DTYPES
@@ -393,8 +402,8 @@ def from_stateful(f, name: str | None = None, *, reseed: Callable | None = None,
             raise TypeError(f"{getattr(f, '__qualname__', f)!r} accepts neither float32 nor float64 input as f(x, p)")
         dtypes += probe_half_dtypes(lambda h: f(h, 0.5))
     caps = Capabilities(dtypes=dtypes, backward=False, mask_formats=(), regenerate=False, offset=False,
-                        training=hooks.training_kw, stateful=True, reproducible=hooks.reseed is not None,
-                        threads=hooks.set_threads is not None)
+                        training=hooks.training_kw, noise_shape=probe_noise_shape(forward), stateful=True,
+                        reproducible=hooks.reseed is not None, threads=hooks.set_threads is not None)
     name = name or getattr(f, "__qualname__", None) or repr(f)
     return Implementation(name, forward, None, caps, False,
                           description or (getattr(f, "__doc__", None) or "").strip().split("\n")[0], source=f,

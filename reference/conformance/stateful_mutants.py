@@ -40,13 +40,14 @@ class Scaffold:
     def key(self):
         return self.seed
 
-    def __call__(self, x, p, training=True):
+    def __call__(self, x, p, training=True, noise_shape=None):
         x = np.asarray(x)
         if not training or p == 0:
             return x.copy()
         self.calls += 1
-        start = self.advance(x.size, p, training)
-        return ref.dropout_forward(x, p, seed=self.key(), offset=start)[0]
+        n = x.size if noise_shape is None else int(np.prod(noise_shape))  # one draw per mask element
+        start = self.advance(n, p, training)
+        return ref.dropout_forward(x, p, seed=self.key(), offset=start, noise_shape=noise_shape)[0]
 
 
 class FixedSeed(Scaffold):
@@ -85,19 +86,19 @@ class Overlapping(Scaffold):
 class AdvancesAtP0(Scaffold):
     bug = "a call at p = 0 still draws (as torch.native_dropout(x, 0.0, True) does)"
 
-    def __call__(self, x, p, training=True):
+    def __call__(self, x, p, training=True, noise_shape=None):
         if training and p == 0:
             self.offset += np.asarray(x).size
-        return super().__call__(x, p, training)
+        return super().__call__(x, p, training, noise_shape)
 
 
 class EvalAdvances(Scaffold):
     bug = "an evaluation-mode call still draws"
 
-    def __call__(self, x, p, training=True):
+    def __call__(self, x, p, training=True, noise_shape=None):
         if not training:
             self.offset += np.asarray(x).size
-        return super().__call__(x, p, training)
+        return super().__call__(x, p, training, noise_shape)
 
 
 class ReseedKeepsOffset(Scaffold):

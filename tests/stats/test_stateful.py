@@ -17,7 +17,8 @@ def test_correct_stateful_passes(stat_seeds):
     ran = {r.name for r in run.results if r.passed is not None}
     assert run.verdict == "pass", [(r.name, r.detail) for r in run.results if r.passed is False]
     assert {"stateful/successive_differ", "stateful/reseed_reproduces", "stateful/p0_keeps_generator",
-            "stateful/eval_keeps_generator", "stateful/threads_agree", "successive/calls1-2"} <= ran
+            "stateful/eval_keeps_generator", "stateful/threads_agree", "successive/calls1-2",
+            "semantic/noise_shape", "noise_keep_rate/channel/p=0.1"} <= ran  # f(x, p, noise_shape=...) probed
 
 
 @pytest.mark.parametrize("name", sorted(MUTANTS))
@@ -69,6 +70,7 @@ def test_seed_bits_folds_every_seed():
         seen.append(s)
 
     impl = from_stateful(f, "s32", reseed=reseed, seed_bits=32)
+    seen.clear()  # the capability probes' own calls
     for s in (5, 5 + 2**32, 5 ^ 2**63, 2**63 - 1):
         impl.forward(np.ones(4, np.float32), 0.5, seed=s)
     assert all(0 <= s < 2**32 for s in seen) and len(set(seen)) == 4

@@ -85,8 +85,9 @@ def make_random_dropout() -> Implementation:
     keras = _keras()
     state = {"gen": keras.random.SeedGenerator(DEFAULT_SEED)}
 
-    def dropout(x, p):
-        return _np(keras.random.dropout(keras.ops.convert_to_tensor(x), p, seed=state["gen"]))
+    def dropout(x, p, noise_shape=None):
+        return _np(keras.random.dropout(keras.ops.convert_to_tensor(x), p, noise_shape=noise_shape,
+                                        seed=state["gen"]))
 
     def reseed(seed):
         state["gen"] = keras.random.SeedGenerator(seed)
@@ -99,15 +100,16 @@ def make_layer() -> Implementation:
     keras = _keras()
     state: dict = {"seed": DEFAULT_SEED, "layers": {}}
 
-    def layer(p, dtype):
-        # the rate is fixed at construction: one layer per (rate, dtype policy), seeded alike
-        key = (float(p), dtype)
+    def layer(p, dtype, noise_shape):
+        # rate and noise_shape are fixed at construction: one layer per (rate, dtype policy,
+        # noise_shape), seeded alike
+        key = (float(p), dtype, noise_shape)
         if key not in state["layers"]:
-            state["layers"][key] = keras.layers.Dropout(p, seed=state["seed"], dtype=dtype)
+            state["layers"][key] = keras.layers.Dropout(p, noise_shape=noise_shape, seed=state["seed"], dtype=dtype)
         return state["layers"][key]
 
-    def dropout(x, p, training=True):
-        return _np(layer(p, np.dtype(x.dtype).name)(x, training=training))
+    def dropout(x, p, training=True, noise_shape=None):
+        return _np(layer(p, np.dtype(x.dtype).name, noise_shape)(x, training=training))
 
     def reseed(seed):
         state["seed"], state["layers"] = seed, {}
