@@ -29,18 +29,11 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from reference.stream import splitmix64  # one definition; bench.training imports it from here too
+
 #: Stream positions and seeds are 64-bit (docs/RNG_STREAM.md): offset + n must stay <= 2**64.
 LIMIT = 1 << 64
-_M64 = LIMIT - 1
 STATE_VERSION = 1
-
-
-def splitmix64(x: int) -> int:
-    """One SplitMix64 output for ``x``: a bijective 64-bit mix (derives seeds from seeds)."""
-    x = (x + 0x9E3779B97F4A7C15) & _M64
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
-    return x ^ (x >> 31)
 
 
 def fresh_seed() -> int:

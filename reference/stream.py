@@ -102,6 +102,16 @@ def make_positions(compile=None):
 block_and_lane, counter, block_span = make_positions()
 
 
+def splitmix64(x: int) -> int:
+    """One SplitMix64 output for ``x``: a bijective 64-bit mix (derives seeds from seeds; not
+    part of the stream itself: the generator's per-call seeds and the checker's 32-bit seeds)."""
+    m = (1 << 64) - 1
+    x = (x + 0x9E3779B97F4A7C15) & m
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & m
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & m
+    return x ^ (x >> 31)
+
+
 def split_seed(seed: int) -> tuple[np.uint64, np.uint64]:
     """Philox key words ``(k0, k1)`` of a 64-bit seed: low half first."""
     return np.uint64(seed & 0xFFFFFFFF), np.uint64(seed >> 32)

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from reference import noise, vocab
+from reference.stream import splitmix64
 
 
 class Unsupported(Exception):
@@ -162,10 +163,7 @@ def fold_seed(seed: int, bits: int) -> int:
     that seeds which differ only in bits the API drops (seed + 2**32) stay distinct."""
     if bits >= 64:
         return seed
-    z = (int(seed) + 0x9E3779B97F4A7C15) & 0xFFFF_FFFF_FFFF_FFFF
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFF_FFFF_FFFF_FFFF
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFF_FFFF_FFFF_FFFF
-    return (z ^ (z >> 31)) >> (64 - bits)
+    return splitmix64(int(seed) & 0xFFFF_FFFF_FFFF_FFFF) >> (64 - bits)
 
 
 @dataclass(frozen=True)
