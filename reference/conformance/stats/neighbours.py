@@ -53,18 +53,28 @@ def check_cross_block(impl, *, n, p, seed, offset) -> float:
     return pair_pvalue(kept[i], kept[i + 1])
 
 
+def max_lagged_correlation(a, b, max_lag: int) -> tuple[float, float, int]:
+    """``(p-value, correlation, lag)`` of the largest |z| of a[i + L] against b[i] over
+    L = 1 .. max_lag (one FFT; Bonferroni over the lags): a with itself is the periodicity
+    check, two calls of one generator the successive-call shift check."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    n = a.size
+    ac, bc = a - a.mean(), b - b.mean()
+    scale = float(np.sqrt((ac @ ac) * (bc @ bc)))
+    if scale == 0:
+        return 1.0, 0.0, 0
+    max_lag = min(max_lag, n // 2)
+    r = np.fft.irfft(np.fft.rfft(ac, 2 * n) * np.conj(np.fft.rfft(bc, 2 * n)), 2 * n)[1:max_lag + 1] / scale
+    lags = np.arange(1, max_lag + 1)
+    z = np.abs(r) * n / np.sqrt(n - lags)
+    k = int(np.argmax(z))
+    return float(min(1.0, max_lag * 2 * stats.norm.sf(z[k]))), float(r[k] * n / (n - lags[k])), int(lags[k])
+
+
 def check_periodicity(impl, *, n, p, seed, offset, max_lag) -> float:
     kept = keep_mask(impl, n, p, seed, offset)
-    c = kept - kept.mean()
-    var = float(c @ c)
-    if var == 0:
-        return 1.0
-    max_lag = min(max_lag, n // 2)
-    f = np.fft.rfft(c, 2 * n)
-    acf = np.fft.irfft(f * np.conj(f), 2 * n)[1:max_lag + 1] / var
-    lags = np.arange(1, max_lag + 1)
-    z = np.abs(acf) * n / np.sqrt(n - lags)
-    return float(min(1.0, max_lag * 2 * stats.norm.sf(z.max())))
+    return max_lagged_correlation(kept, kept, max_lag)[0]
 
 
 def _lag(p, lag):

@@ -16,6 +16,7 @@ import numpy as np
 from scipy import stats
 
 from . import budget
+from .neighbours import max_lagged_correlation
 from .sampling import Probe, _cached, fmt_p, impl_of, keep_prob, sizes, x_ones
 
 P_SUCCESSIVE = 0.5
@@ -43,28 +44,11 @@ def successive_masks(impl, n, p: float, seed: int, k: int = CALLS) -> list:
     return _cached(("successive", impl, n, p, seed, k), make)
 
 
-def check_shifted(a, b, max_shift: int) -> tuple[float, float, int]:
-    """``(p-value, largest |correlation|, its shift)`` of a[i + s] against b[i], s = 1 .. max_shift."""
-    n = a.size
-    ac, bc = a - a.mean(), b - b.mean()
-    sd = float(np.sqrt((ac @ ac) * (bc @ bc)))
-    if sd == 0:
-        return 1.0, 0.0, 0
-    max_shift = min(max_shift, n // 2)
-    fa, fb = np.fft.rfft(ac, 2 * n), np.fft.rfft(bc, 2 * n)
-    r = np.fft.irfft(fa * np.conj(fb), 2 * n)[1:max_shift + 1] / sd  # sum over n - s pairs, scaled by n var
-    shifts = np.arange(1, max_shift + 1)
-    z = np.abs(r) * n / np.sqrt(n - shifts)
-    k = int(np.argmax(z))
-    pv = float(min(1.0, max_shift * 2 * stats.norm.sf(z[k])))
-    return pv, float(r[k] * n / (n - shifts[k])), int(shifts[k])
-
-
 def _shifted():
     def run(impl, n, seeds):
         seed, _ = seeds(f"successive/p={fmt_p(P_SUCCESSIVE)}")
         m = np.asarray(successive_masks(impl, n, P_SUCCESSIVE, seed), dtype=np.float64)
-        pv, r, s = check_shifted(m[0], m[1], MAX_SHIFT)
+        pv, r, s = max_lagged_correlation(m[0], m[1], MAX_SHIFT)
         return pv, {"observed": r, "expected": 0.0, "what": "correlation", "shift": s}
 
     return Probe(f"successive/shifted/max={MAX_SHIFT}", P_SUCCESSIVE, sizes(budget.N_MAIN, sim=budget.N_SIM), run,
