@@ -283,18 +283,28 @@ def measure(
     if repeats < 1:
         raise ValueError("repeats must be >= 1")
     clk = make_clock(clock, timer)
-    warm_up(fn, clk.sync, warmup, budget_s, setup=setup)
-    # Calibrate: one timed call says how many calls make a sample long enough.
-    first = clk.sample(fn, 1, setup)
-    inner = 1
-    if first < min_sample_s:
-        inner = min(max_inner, max(1, math.ceil(min_sample_s / max(first, 1e-9))))
+    first, inner = _calibrate(fn, clk, warmup, budget_s, setup, min_sample_s, max_inner)
     samples = [first] if inner == 1 else []
     t_end = time.perf_counter() + budget_s
     while len(samples) < repeats:
         if len(samples) >= min(min_repeats, repeats) and time.perf_counter() > t_end:
             break
         samples.append(clk.sample(fn, inner, setup))
+    return _timing(samples, inner, clk, warmup)
+
+
+def _calibrate(fn, clk, warmup, budget_s, setup, min_sample_s, max_inner) -> tuple[float, int]:
+    """Warm up, then one timed call says how many calls make a sample long enough:
+    ``(first call's seconds, inner)``."""
+    warm_up(fn, clk.sync, warmup, budget_s, setup=setup)
+    first = clk.sample(fn, 1, setup)
+    inner = 1
+    if first < min_sample_s:
+        inner = min(max_inner, max(1, math.ceil(min_sample_s / max(first, 1e-9))))
+    return first, inner
+
+
+def _timing(samples, inner, clk, warmup) -> Timing:
     host = getattr(clk, "host_samples", None)
     return Timing(tuple(samples), inner=inner, clock=clk.name, warmup=warmup,
                   host_seconds=float(np.median(host)) if host else float("nan"))
@@ -380,16 +390,10 @@ def measure_interleaved(
     def ctx(i):
         return around[i]() if around[i] is not None else contextlib.nullcontext()
 
-    inners, firsts = [], []
+    inners = []
     for i, (fn, clk) in enumerate(zip(fns, clks)):
         with ctx(i):
-            warm_up(fn, clk.sync, warmup, budget_s, setup=setups[i])
-            first = clk.sample(fn, 1, setups[i])
-        inner = 1
-        if first < min_sample_s:
-            inner = min(max_inner, max(1, math.ceil(min_sample_s / max(first, 1e-9))))
-        inners.append(inner)
-        firsts.append(first)
+            inners.append(_calibrate(fn, clk, warmup, budget_s, setups[i], min_sample_s, max_inner)[1])
     samples = [[] for _ in fns]
     t_end = time.perf_counter() + budget_s
     rounds = 0
@@ -401,9 +405,4 @@ def measure_interleaved(
             with ctx(i):
                 samples[i].append(clks[i].sample(fns[i], inners[i], setups[i]))
         rounds += 1
-    timings = []
-    for i, clk in enumerate(clks):
-        host = getattr(clk, "host_samples", None)
-        timings.append(Timing(tuple(samples[i]), inner=inners[i], clock=clk.name, warmup=warmup,
-                              host_seconds=float(np.median(host)) if host else float("nan")))
-    return Interleaved(tuple(timings))
+    return Interleaved(tuple(_timing(samples[i], inners[i], clk, warmup) for i, clk in enumerate(clks)))
