@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from .regenerate import check_in_fresh_process
+
 
 def one_run(impl: str, workdir: Path, i: int) -> dict:
     out = workdir / f"run{i}"
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "reference.conformance", impl, "--stat-seed", "random",
-                        "--out", str(out), "--json", str(out / "result.json")], capture_output=True, text=True)
+    r = check_in_fresh_process(impl, out, "--stat-seed", "random")
     seconds = time.perf_counter() - t0
     if r.returncode not in (0, 1):
         return {"error": (r.stderr or r.stdout)[-500:], "seconds": seconds}

@@ -48,14 +48,19 @@ def installed(entry: registry.Entry) -> bool:
         return False
 
 
+def check_in_fresh_process(impl: str, out: Path, *extra: str, env=None) -> subprocess.CompletedProcess:
+    """``dropout-check IMPL --out OUT --json OUT/result.json [extra]`` in a process of its own."""
+    return subprocess.run([sys.executable, "-m", "reference.conformance", impl, *extra, "--out", str(out),
+                           "--json", str(out / "result.json")], env=env, text=True, capture_output=True)
+
+
 def run_one(name: str) -> int:
     out = ROOT / _out_dir(name)
     env = dict(os.environ)
     if name == "cuda":
         env["NUMBA_ENABLE_CUDASIM"] = "1"
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "reference.conformance", name, "--out", str(out),
-                        "--json", str(out / "result.json")], env=env, text=True, capture_output=True)
+    r = check_in_fresh_process(name, out, env=env)
     print(f"{name}: exit {r.returncode} in {time.perf_counter() - t0:.0f} s")
     if name in _BESIDE and r.returncode in (0, 1):
         mod, fname = _BESIDE[name]
