@@ -359,6 +359,10 @@ def _call(kernels, n: int, n_units: int, *args) -> None:
     """``kernels`` (parallel, serial) over ``n`` elements in ``n_units`` units of work: the
     parallel compilation in chunks of up to 8 per thread where ``threads.pool_for`` allows it
     (free cores, a large call), else the serial one."""
+    if n < threads.PARALLEL_MIN:  # pool_for's first answer, without its context manager
+        threads.count_serial()
+        kernels[1](*args, 1, 0, 1)
+        return
     with threads.pool_for(n) as parallel:
         if parallel:
             k = max(1, min(n_units, 8 * get_num_threads()))
@@ -384,8 +388,52 @@ def _regen(x, y, mode, mask_bool, mask_bits, seed, offset, p, fresh=False):
     k0, k1 = split_seed(seed)
     half = half_code(x.dtype)
     return _run(x, y, ("regen", mode, half), mask_bool, mask_bits, k0, k1,
-                np.array([offset], dtype=np.uint64), max(x.size, 1), _threshold(p), _scale(p, x.dtype),
+                _starts(offset), max(x.size, 1), _threshold(p), _scale(p, x.dtype),
                 units=(x.size + TILE - 1) // TILE, fresh=fresh)
+
+
+_START0 = np.zeros(1, dtype=np.uint64)  # the kernels only read it
+
+
+def _starts(offset: int) -> np.ndarray:
+    return _START0 if offset == 0 else np.array([offset], dtype=np.uint64)
+
+
+def _fast_flat(a: np.ndarray, half: int) -> np.ndarray:
+    f = a.reshape(-1)
+    return f.view(np.uint16) if half else f
+
+
+def _fast_forward(x, p, seed, offset, mask_format, out):
+    """:func:`dropout_forward` of a call ``validate.fast_forward_ok`` accepted (contiguous,
+    nonempty, elementwise, training): the general path's steps, without its checks."""
+    half = half_code(x.dtype)
+    y = np.empty_like(x) if out is None else out
+    mask_bool, mask_bits = masks.new_mask(mask_format, x.shape)
+    k0, k1 = split_seed(seed)
+    n = x.size
+    _call(_kernel_pair(("regen", MODES[mask_format], half), out is x), n, (n + TILE - 1) // TILE,
+          _fast_flat(x, half), _fast_flat(y, half), EMPTY_BOOL if mask_bool is None else mask_bool,
+          EMPTY_BITS if mask_bits is None else mask_bits, k0, k1, _starts(offset), n,
+          _threshold(p), _scale(p, x.dtype))
+    return y, (mask_bits if mask_bool is None else mask_bool.reshape(x.shape))
+
+
+def _fast_backward(g, p, mask, seed, offset, out):
+    """:func:`dropout_backward` of a call ``validate.fast_backward_ok`` accepted."""
+    half = half_code(g.dtype)
+    dx = np.empty_like(g) if out is None else out
+    n = g.size
+    units = (n + TILE - 1) // TILE
+    gf, dxf = _fast_flat(g, half), _fast_flat(dx, half)
+    if mask is None:
+        k0, k1 = split_seed(seed)
+        _call(_kernel_pair(("regen", MODE_NONE, half), out is g), n, units, gf, dxf, EMPTY_BOOL, EMPTY_BITS,
+              k0, k1, _starts(offset), n, _threshold(p), _scale(p, g.dtype))
+    else:
+        fmt = "bool" if mask.dtype == np.bool_ else "bits"
+        _call(_kernel_pair((fmt, half), out is g), n, units, gf, dxf, mask.reshape(-1), _scale(p, g.dtype))
+    return dx
 
 
 _CONSTANTS: dict = {}  # (p, dtype) -> scale, and p -> threshold: layer-sized calls repeat them
@@ -468,6 +516,8 @@ def _apply_broadcast(x, y, m, noise_shape, p):
 
 def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", out=None, noise_shape=None):
     """Inverted dropout on the CPU; same contract and returns as :func:`reference.dropout_forward`."""
+    if v.fast_forward_ok(x, p, seed, offset, training, mask_format, out, noise_shape):
+        return _fast_forward(x, p, seed, offset, mask_format, out)
     x, call, y_view = v.numpy_forward_args(x, p, seed, offset, training, mask_format, out, noise_shape)
     y = np.empty_like(x) if y_view is None else y_view  # order 'K': the input's layout
     if not call.training:
@@ -486,6 +536,8 @@ def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", 
 
 def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None, noise_shape=None):
     """``grad_x = (grad_y * m) * scale`` on the CPU; same contract as :func:`reference.dropout_backward`."""
+    if v.fast_backward_ok(grad_y, p, mask, seed, offset, out, noise_shape):
+        return _fast_backward(grad_y, p, mask, seed, offset, out)
     g, call, mask, fmt, dx_view = v.numpy_backward_args(grad_y, p, mask, seed, offset, out, noise_shape)
     dx = np.empty_like(g) if dx_view is None else dx_view
     if call.broadcast:

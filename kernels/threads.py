@@ -125,6 +125,12 @@ def cores_free(n: int = 0) -> int:
     return _cores() - running
 
 
+def count_serial() -> None:
+    """A caller that answered :func:`pool_for`'s first question itself (a call below
+    :data:`PARALLEL_MIN`) counts its serial call here."""
+    _stats["serial_calls"] += 1
+
+
 @contextlib.contextmanager
 def pool_for(n: int):
     """Yield whether a call over ``n`` elements may run the parallel compilation now."""

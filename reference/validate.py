@@ -303,6 +303,65 @@ def returned(result, out):
     return result if out is None else out
 
 
+# --- the common call, accepted without the general sequence -------------------------------
+#
+# A layer-sized call costs what its checks cost (the kernel itself takes about a microsecond at
+# 256 elements), so the NumPy backends first ask these two predicates. They accept a strict
+# subset of what the general sequence accepts (tests/test_validate_fast.py holds them to it):
+# exact types, a dtype already accepted once, contiguous arrays, an ``out`` that is the input
+# itself or whose bounds lie apart. Anything else, valid or not, answers False, and the
+# general sequence then decides (and words the error).
+
+
+def _fast_out(out, like: np.ndarray, mask=None) -> bool:
+    if out is None:
+        return True
+    if type(out) is not np.ndarray or out.dtype != like.dtype or out.shape != like.shape:
+        return False
+    flags = out.flags
+    if not (flags.c_contiguous and flags.writeable):  # contiguous: distinct elements
+        return False
+    if out is not like and np.may_share_memory(out, like):
+        return False
+    return mask is None or not np.may_share_memory(out, mask)
+
+
+def _fast_array(a) -> bool:
+    return type(a) is np.ndarray and a.dtype in _ACCEPTED_DTYPES and a.size > 0 and a.flags.c_contiguous
+
+
+def _fast_p_offset(p, offset, numel: int) -> bool:
+    return type(p) is float and 0.0 <= p <= 1.0 and type(offset) is int and 0 <= offset <= STREAM_END - numel
+
+
+def fast_forward_ok(x, p, seed, offset, training, mask_format, out, noise_shape) -> bool:
+    """The forward call is one the general sequence accepts as given: no normalization, no
+    copy, no error; ``out`` (if any) is ``x`` itself (in place) or apart from it."""
+    return (training is True and noise_shape is None and _fast_array(x)
+            and _fast_p_offset(p, offset, x.size) and type(seed) is int and 0 <= seed < STREAM_END
+            and (mask_format is None or (type(mask_format) is str and mask_format in MASK_FORMATS))
+            and _fast_out(out, x))
+
+
+def fast_backward_ok(grad_y, p, mask, seed, offset, out, noise_shape) -> bool:
+    """The backward counterpart: a stored ``mask`` (C-contiguous, bool of ``grad_y``'s shape or
+    the packed bits) or a ``seed`` to regenerate it from."""
+    if not (noise_shape is None and _fast_array(grad_y) and _fast_p_offset(p, offset, grad_y.size)):
+        return False
+    if seed is not None and not (type(seed) is int and 0 <= seed < STREAM_END):
+        return False
+    if mask is None:
+        return seed is not None and _fast_out(out, grad_y)
+    if type(mask) is not np.ndarray or not mask.flags.c_contiguous:
+        return False
+    if mask.dtype == np.bool_:
+        if mask.shape != grad_y.shape:
+            return False
+    elif mask.dtype != np.uint8 or mask.shape != (n_mask_bytes(grad_y.size),):
+        return False
+    return _fast_out(out, grad_y, mask)
+
+
 def numpy_forward_args(x, p, seed, offset, training, mask_format, out, noise_shape=None):
     """A NumPy backend's forward arguments, checked: ``(x, call, out_view)`` with ``x`` a
     base-class view and ``out_view`` the base-class view to write into (or None)."""
