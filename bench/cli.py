@@ -268,6 +268,10 @@ def main(argv=None) -> int:
         records += underload.run(providers, underload.QUICK_SIZES if args.quick else underload.SIZES,
                                  repeats=15 if args.quick else 60, budget_s=budget, warmup=args.warmup,
                                  log=lambda m: print(m, file=sys.stderr))
+        print("dropout-bench: idle rows, 2 threads against 1", file=sys.stderr)
+        records += underload.run_idle(providers, underload.QUICK_IDLE_SIZES if args.quick else underload.IDLE_SIZES,
+                                      repeats=5 if args.quick else 25, budget_s=max(budget, 3.0), warmup=args.warmup,
+                                      log=lambda m: print(m, file=sys.stderr))
     df = report.frame(records)
     out = args.out or _default_out(args, df)
     paths = report.write_report(df, out, command=command, plots=not args.no_plots)

@@ -330,6 +330,10 @@ def quick_grids(providers) -> list[Grid]:
 
 # --- the sweep's studies: per call, as called ---------------------------------------------
 
+#: Studies whose rows time threads against each other (bench/underload.py): their own table, kept
+#: out of the sweep's tables and plots.
+THREAD_STUDIES = ("under-load", "idle-threads")
+
 #: Sizes of the per-call table (microseconds per call, layer sizes): 2^8 .. 2^16.
 PER_CALL_SIZES = pow2_range(8, 16, 2)
 AS_CALLED_N = {"cpu": 2**24, "cuda": 2**28}

@@ -351,8 +351,8 @@ def per_call(df, path) -> Path | None:
 
 def write_all(df, out_dir) -> list[Path]:
     out_dir = Path(out_dir)
-    if "study" in df:  # the under-load rows have their own table
-        df = df[df["study"].fillna("sweep") != "under-load"]
+    if "study" in df:  # the under-load and idle-threads rows have their own tables
+        df = df[~df["study"].isin(grid.THREAD_STUDIES)]
     paths = []
     dtypes = [d for d in vocab.DTYPES if d in set(df["dtype"])]
     for dtype in dtypes:

@@ -94,7 +94,7 @@ def _pct_of_copy(df: pd.DataFrame) -> pd.Series:
     """100 * GB/s over the GB/s of the row's ceiling (``copy``, or ``copy_alloc`` for the as-called
     rows) on the same device, dtype and size, from the medians: the fallback where no
     side-by-side pairs exist (pytest-benchmark JSON); a copy row is its own ceiling."""
-    sweep = df["study"] != "under-load" if "study" in df else pd.Series(True, index=df.index)
+    sweep = ~df["study"].isin(grid.THREAD_STUDIES) if "study" in df else pd.Series(True, index=df.index)
     copies = df[df["operation"].isin(grid.COPIES) & sweep].groupby(
         ["device", "operation", "dtype", "n"])["gb_per_s"].median()
     keys = list(zip(df["device"], df["ceiling"], df["dtype"], df["n"]))
@@ -114,7 +114,7 @@ def implausible_ceilings(df: pd.DataFrame) -> dict:
     problems = {}
     for (device, dtype), copies in df[df["operation"] == "copy"].groupby(["device", "dtype"]):
         same = df[(df["device"] == device) & (df["dtype"] == dtype) & df["operation"].isin(grid.OPERATIONS)
-                  & (df.get("study", pd.Series("sweep", index=df.index)).fillna("sweep") != "under-load")]
+                  & ~df.get("study", pd.Series("sweep", index=df.index)).isin(grid.THREAD_STUDIES)]
         for c in copies.itertuples(index=False):
             at_n = same[same["n"] == c.n]
             fastest = at_n.loc[at_n["gb_per_s"].idxmax()] if at_n["gb_per_s"].notna().any() else None
@@ -430,7 +430,7 @@ def write_summary(df: pd.DataFrame, out_dir, plots, *, command: str | None = Non
     out_dir = Path(out_dir)
     full = df
     if "study" in df:
-        df = df[df["study"].fillna("sweep") != "under-load"]
+        df = df[~df["study"].isin(grid.THREAD_STUDIES)]
     devices = list(dict.fromkeys(df["device"]))
     first = df.iloc[0] if len(df) else None
     lines = [f"# Dropout benchmarks: {report_device(df)}", ""]

@@ -190,14 +190,44 @@ def under_load_table(df, report) -> list[str]:
     return lines + [""]
 
 
+def idle_threads_table(df, report) -> list[str]:
+    """What a second thread gives on free cores: the same four calls as under load, no spinner."""
+    it = df[df.get("study", pd.Series("", index=df.index)) == "idle-threads"]
+    if it.empty:
+        return []
+    most = int(it["threads"].max())
+    load = pd.to_numeric(it["other_load"], errors="coerce")
+    lines = [
+        f"## {most} threads over 1, idle", "",
+        f"The same four calls as under load with no busy process of ours, one sample each in turn: "
+        f"the speed-up of {most} threads over 1 is the 1-thread time over the {most}-thread time of "
+        f"each pair. Other processes' load during these rows: {load.min():.2f} to {load.max():.2f} cores.",
+        "",
+        f"| provider | n | {most} threads: median | 1 thread: median | speed-up per pair [p20–p80] (pairs) |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for (backend, n), g in it.groupby(["backend", "n"], sort=False):
+        t_most, t_one = g[g["threads"] == most], g[g["threads"] == 1]
+        if t_most.empty or t_one.empty:
+            continue
+        a, b = t_most.iloc[0], t_one.iloc[0]
+        inv = [1.0 / float(a[c]) if float(a[c]) > 0 else float("nan")
+               for c in ("vs_1_thread", "vs_1_thread_p80", "vs_1_thread_p20")]
+        cell = report._ratio_cell(inv[0], inv[1], inv[2], a["repeats"], ".3g", "×")
+        lines.append(f"| {backend} | {grid.size_label(int(n))} | {report._fmt_time(a['seconds_median'])} "
+                     f"| {report._fmt_time(b['seconds_median'])} | {cell} |")
+    return lines + [""]
+
+
 def sections(df, report) -> list[str]:
-    """The three studies' sections of summary.md (empty where not measured)."""
+    """The studies' sections of summary.md (empty where not measured)."""
     lines = []
     cpu_and_gpu = sorted(dict.fromkeys(df["device"]), key=lambda d: not is_gpu_device(d))
     called = [line for d in cpu_and_gpu for line in as_called_table(df, d, report)]
     if called:
         lines += ["## As called", ""] + called
     lines += under_load_table(df, report)
+    lines += idle_threads_table(df, report)
     per_call = [line for d in cpu_and_gpu for line in per_call_table(df, d, report)]
     if per_call:
         lines += ["## Per call", ""] + per_call

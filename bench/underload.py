@@ -83,6 +83,25 @@ def run(providers, sizes=SIZES, *, repeats: int = 60, budget_s: float = 0.6, war
         dtype: str = "float32", p: float = 0.5, log=print) -> list[dict]:
     """The under-load records (empty, with a line to ``log``, where there is no ``cpu`` backend,
     no ``copy-cpu`` or a single thread)."""
+    return _thread_rows(providers, sizes, "under-load", busy=True, repeats=repeats, budget_s=budget_s,
+                        warmup=warmup, dtype=dtype, p=p, log=log)
+
+
+#: The idle rows' size: large enough for the memory bandwidth, not the hand-off, to decide.
+IDLE_SIZES = (2**24,)
+QUICK_IDLE_SIZES = (2**20,)
+
+
+def run_idle(providers, sizes=IDLE_SIZES, *, repeats: int = 25, budget_s: float = 0.6, warmup: int = timing.WARMUP,
+             dtype: str = "float32", p: float = 0.5, log=print) -> list[dict]:
+    """The same four callables with no busy process of ours (``study = idle-threads``): what a
+    second thread gives when the cores are free."""
+    return _thread_rows(providers, sizes, "idle-threads", busy=False, repeats=repeats, budget_s=budget_s,
+                        warmup=warmup, dtype=dtype, p=p, log=log)
+
+
+def _thread_rows(providers, sizes, study: str, *, busy: bool, repeats: int, budget_s: float, warmup: int,
+                 dtype: str, p: float, log) -> list[dict]:
     import numba
 
     kernel, copy = providers.get("cpu"), providers.get("copy-cpu")
@@ -90,11 +109,11 @@ def run(providers, sizes=SIZES, *, repeats: int = 60, budget_s: float = 0.6, war
         return []
     most = int(numba.get_num_threads())
     if most < 2:
-        log("dropout-bench: no under-load rows: Numba runs one thread here")
+        log(f"dropout-bench: no {study} rows: Numba runs one thread here")
         return []
     timestamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     records = []
-    with busy_core() as busy:
+    with busy_core() if busy else contextlib.nullcontext() as spinner:
         for n in sizes:
             specs = [(kernel, grid.Point("cpu", *OPERATION, n, p, dtype))]
             if copy is not None:
@@ -108,9 +127,10 @@ def run(providers, sizes=SIZES, *, repeats: int = 60, budget_s: float = 0.6, war
                     who.append((prov, pt, k))
             before = env.loadavg()
             meter = load.LoadMeter().start()
+            # busy: one call per sample, so that p80 is the p80 of calls
             both = timing.measure_interleaved(fns, around=around, warmup=warmup, repeats=repeats,
                                               min_repeats=min(5, repeats), budget_s=budget_s,
-                                              min_sample_s=0.0)  # one call per sample: p80 of calls
+                                              min_sample_s=0.0 if busy else 2e-4)
             other = meter.stop(min_window=0.1)
             after = env.loadavg()
             for i, (prov, pt, k) in enumerate(who):
@@ -118,8 +138,8 @@ def run(providers, sizes=SIZES, *, repeats: int = 60, budget_s: float = 0.6, war
                 copy_r = () if copy_i is None or copy_i == i else 100.0 * both.ratios(copy_i, i)
                 rec = sweep.record(pt, both.timings[i], prov, timestamp, other, pairs=sweep.pair_columns(copy_r),
                                    extra={"loadavg_before": before, "loadavg_after": after})
-                rec.update(threads=k, numba_threads=k, study="under-load", busy_core=busy.core,
-                           busy_processes=1)
+                rec.update(threads=k, numba_threads=k, study=study,
+                           busy_core=spinner.core if spinner else None, busy_processes=1 if busy else 0)
                 ratio = timing.ratio_stats(both.ratios(i, i + 1)) if k == most else None
                 rec.update({
                     "vs_1_thread": ratio["median"] if ratio else math.nan,

@@ -321,7 +321,7 @@ _MAKERS: dict[str, Callable[..., Any]] = {
 
 def compiled_kernels(kind: str, *constants, inplace: bool = False):
     """``(parallel, serial)`` compilations of one kernel; which one a call runs is
-    ``threads.pool_for``'s choice. Made on first use, so importing this module compiles nothing.
+    ``threads.try_pool``'s choice. Made on first use, so importing this module compiles nothing.
 
     ``inplace``: ``y`` is ``x`` (``out=x``). The kernel then writes through ``x``'s own slices:
     given two arrays that overlap, LLVM's vectorized loop would fail its run-time alias check
@@ -357,18 +357,16 @@ def _flat(a: np.ndarray) -> np.ndarray:
 
 def _call(kernels, n: int, n_units: int, *args) -> None:
     """``kernels`` (parallel, serial) over ``n`` elements in ``n_units`` units of work: the
-    parallel compilation in chunks of up to 8 per thread where ``threads.pool_for`` allows it
+    parallel compilation in chunks of up to 8 per thread where ``threads.try_pool`` allows it
     (free cores, a large call), else the serial one."""
-    if n < threads.PARALLEL_MIN:  # pool_for's first answer, without its context manager
-        threads.count_serial()
-        kernels[1](*args, 1, 0, 1)
-        return
-    with threads.pool_for(n) as parallel:
-        if parallel:
+    if threads.try_pool(n):
+        try:
             k = max(1, min(n_units, 8 * get_num_threads()))
             kernels[0](*args, k, 0, k)
-        else:
-            kernels[1](*args, 1, 0, 1)
+        finally:
+            threads.leave()
+    else:
+        kernels[1](*args, 1, 0, 1)
 
 
 def _run(x, y, key, *args, units, fresh=False):

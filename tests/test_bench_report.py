@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import cli, grid, report, traffic
+from bench import cli, grid, report, traffic, underload
 
 EXPECTED_COLUMNS = [
     "backend", "operation", "mask_format", "dtype", "n", "p", "seconds_median", "seconds_p20",
@@ -116,11 +116,14 @@ def test_quick_report_studies(quick_report):
     assert set(ul["threads"]) == {1, int(ul["threads"].max())} and ul["threads"].max() >= 2
     most = ul[ul["threads"] == ul["threads"].max()]
     assert most["vs_1_thread"].notna().all() and (ul["other_load"] > 0.5).all()  # ours spins
+    idle = df[df["study"] == "idle-threads"]
+    assert set(idle["backend"]) == {"cpu", "copy-cpu"} and set(idle["n"]) == set(underload.QUICK_IDLE_SIZES)
+    assert idle.loc[idle["threads"] == idle["threads"].max(), "vs_1_thread"].notna().all()
     per_call = df[(df["study"] == "sweep") & df["n"].isin(grid.PER_CALL_SIZES) & (df["dtype"] == "float32")]
     assert {2**8, 2**10, 2**12, 2**14, 2**16} <= set(per_call["n"])
     assert set(per_call.loc[per_call["backend"] == "textbook-numpy", "n"]) == set(grid.PER_CALL_SIZES)
     summary = (quick_report / "summary.md").read_text()
-    for title in ("## As called", "## Under load", "## Per call", "](per_call.png)"):
+    for title in ("## As called", "## Under load", "threads over 1, idle", "## Per call", "](per_call.png)"):
         assert title in summary, title
     section = summary.split("## Per call", 1)[1].split("\n## ", 1)[0]
     assert "| cpu | forward, `out=`, mask not kept |" in section and "| textbook-numpy |" in section

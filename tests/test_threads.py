@@ -47,21 +47,40 @@ def test_small_calls_run_serially(monkeypatch):
         assert parallel
 
 
-def test_cores_free_counts_other_processes_only(monkeypatch):
-    """The runnable threads of /proc/loadavg that are not this process's take cores."""
+def test_cores_free_counts_other_threads_only(monkeypatch):
+    """The runnable threads of /proc/loadavg that are neither the caller nor the pool's own
+    workers take cores; a verdict stands VERDICT_TTL seconds."""
     monkeypatch.setattr(threads, "_cores", lambda: 2)
-    monkeypatch.setattr(threads, "_EXACT_TTL", -1.0)  # look afresh every time
-    big = threads.EXACT_MIN
+    monkeypatch.setattr(threads, "VERDICT_TTL", -1.0)  # look afresh every time
     monkeypatch.setattr(threads, "_running", lambda: 1)  # the caller alone
-    assert threads.cores_free(big) == 1
+    assert threads.cores_free() == 1
     monkeypatch.setattr(threads, "_running", lambda: 3)
-    monkeypatch.setattr(threads, "_own_running", lambda: 1)  # two other processes' threads
-    assert threads.cores_free(big) == -1
-    monkeypatch.setattr(threads, "_own_running", lambda: 3)  # our own pool, spinning
-    assert threads.cores_free(big) == 1
-    assert threads.cores_free(big - 1) == -1  # a small call does not look whose they are
+    monkeypatch.setattr(threads, "_pool_running", lambda: 0)  # two other threads: busy
+    assert threads.cores_free() == -1
+    monkeypatch.setattr(threads, "_pool_running", lambda: 1)  # our worker spinning, one other thread
+    assert threads.cores_free() == 0
+    monkeypatch.setattr(threads, "_running", lambda: 2)  # our worker spinning, nobody else
+    assert threads.cores_free() == 1
     monkeypatch.setattr(threads, "_running", lambda: None)  # no /proc
-    assert threads.cores_free(big) == 1
+    assert threads.cores_free() == 1
+    monkeypatch.setattr(threads, "VERDICT_TTL", 3600.0)
+    monkeypatch.setattr(threads, "_running", lambda: 5)
+    assert threads.cores_free() == 1  # the last verdict stands
+
+
+def test_the_pool_workers_are_learned_and_told_apart(two_threads, monkeypatch):
+    """After a parallel call, the pool's spinning worker does not make the next call serial
+    (it did: every call from 2^13 to 2^17 after the first ran serially on an idle machine)."""
+    x = np.random.default_rng(0).standard_normal(N).astype(np.float32)
+    monkeypatch.setattr(threads, "VERDICT_TTL", -1.0)
+    monkeypatch.setattr(threads, "_running", lambda: 1 + threads._pool_running())  # nobody else runs
+    before = dict(threads.parallel_state())
+    for _ in range(5):
+        _forward(x)
+    after = threads.parallel_state()
+    if threads._pool_tids is None:
+        pytest.skip("the pool probe (gettid) is not available here: its workers are not known")
+    assert after["parallel_calls"] - before["parallel_calls"] == 5, (before, after)
 
 
 def test_own_running_sees_this_thread():

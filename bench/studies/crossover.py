@@ -1,7 +1,8 @@
 """Where sharing a call with the worker threads starts to pay: ``python -m bench.studies.crossover``
 prints, per size, the median of many calls of ``kernels.cpu.dropout_forward`` (float32, no mask
-kept, ``out=`` given) with 1 thread and with 2, taken alternately (as if every core were free:
-the busy-core check is off for the 2-thread calls). ``kernels.threads.PARALLEL_MIN`` records
+kept, ``out=`` given) run by the serial compilation and by the parallel one with every thread,
+taken alternately (as if every core were free: the busy-core check is off for the parallel
+calls). ``kernels.threads.PARALLEL_MIN`` records
 the result; run it on an idle machine."""
 
 from __future__ import annotations
@@ -14,25 +15,24 @@ import numpy as np
 from kernels import cpu, threads
 
 
-def crossover(log2_sizes=range(12, 21), calls=200):
+def crossover(log2_sizes=range(11, 21), calls=300):
     rows = []
     saved = threads.PARALLEL_MIN, threads.cores_free
-    threads.PARALLEL_MIN, threads.cores_free = 0, (lambda n=0: 1)
+    threads.cores_free = lambda n=0: 1
     try:
         for lg in log2_sizes:
             n = 1 << lg
             x, y = np.ones(n, np.float32), np.empty(n, np.float32)
-            times: dict[int, list[float]] = {1: [], 2: []}
+            times: dict[str, list[float]] = {"serial": [], "parallel": []}
             for _ in range(calls):
-                for t in (1, 2):
-                    numba.set_num_threads(t)
+                for how, gate in (("serial", 1 << 62), ("parallel", 0)):
+                    threads.PARALLEL_MIN = gate
                     start = time.perf_counter()
                     cpu.dropout_forward(x, 0.5, seed=1, mask_format=None, out=y)
-                    times[t].append(time.perf_counter() - start)
-            rows.append((lg, float(np.median(times[1])) * 1e6, float(np.median(times[2])) * 1e6))
+                    times[how].append(time.perf_counter() - start)
+            rows.append((lg, float(np.median(times["serial"])) * 1e6, float(np.median(times["parallel"])) * 1e6))
     finally:
         threads.PARALLEL_MIN, threads.cores_free = saved
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     return rows
 
 
@@ -41,7 +41,7 @@ def main():
         print("Numba sees one core: nothing to share")
         return
     for lg, one, two in crossover():
-        print(f"2^{lg:<2}  1 thread {one:8.1f} us   2 threads {two:8.1f} us   "
+        print(f"2^{lg:<2}  serial {one:8.1f} us   {numba.get_num_threads()} threads {two:8.1f} us   "
               f"{'sharing pays' if two < one else 'serial'}")
 
 
