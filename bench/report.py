@@ -29,6 +29,7 @@ COLUMNS = [
     # what was pinned or read: threads, threading layer, CPU, load averages; which study
     "study", "cpu_model", "numba_threads", "threading_layer", "torch_threads", "loadavg_before", "loadavg_after",
     "vs_1_thread", "vs_1_thread_p20", "vs_1_thread_p80", "busy_core", "busy_processes",
+    "visits",  # times the point was measured (its pairs pooled): > passes for the revisited headline points
 ]
 #: p80 / p20 of a side-by-side ratio above which the summary flags its spread as wide.
 SPREAD = 1.25
@@ -412,10 +413,19 @@ def _spread_note(df: pd.DataFrame) -> list[str]:
     paired = int((df.get("copy_pairs", pd.Series(0, index=df.index)).fillna(0) > 0).sum())
     if not paired:
         return []
-    text = (f"Side-by-side ratios: every `% of copy` and `speedup vs PyTorch` is the median over pairs of "
-            f"samples taken in turn (kernel, ceiling, peer; the order reversed every other round), the "
-            f"ratio of each pair, with p20–p80 and the number of pairs; absolute times and GB/s are each "
-            f"point's own samples and only indicative. {SPREAD_MARK}: the ratio's p80 / p20 exceeds "
+    visits = pd.to_numeric(df.get("visits", pd.Series(dtype=float)), errors="coerce")
+    passes = pd.to_numeric(df.get("passes", pd.Series(dtype=float)), errors="coerce").fillna(1)
+    revisited = int((visits > passes).sum())
+    text = ("Side-by-side ratios: every `% of copy` and `speedup vs PyTorch` is the median over pairs of "
+            "samples taken in turn (kernel and ceiling, or kernel and peer, each pair of callables in a "
+            "set of its own; the order reversed every other round), the "
+            "ratio of each pair, with p20–p80 and the number of pairs; absolute times and GB/s are each "
+            "point's own samples and only indicative. "
+            + (f"The {revisited} headline and as-called points of the fast backends are measured twice, at "
+               f"their place in the sweep and again at its end, minutes later, their pairs pooled (column "
+               f"`visits`): this machine's memory bandwidth moves by up to 2x from one minute to the next. "
+               if revisited else "")
+            + f"{SPREAD_MARK}: the ratio's p80 / p20 exceeds "
             f"{SPREAD:g} (a wide spread: the machine was uneven during that point); "
             f"{len(wide_rows)} of {paired} paired rows have it (column `ratio_spread`).")
     if len(wide_rows) > 0.25 * paired:

@@ -171,9 +171,15 @@ def _measure_point(point, provider, *, repeats, warmup, budget_s, waiter, retrie
 
 def run(points, providers, *, repeats: int = 25, warmup: int = timing.WARMUP, budget_s: float = 1.0,
         passes: int = 1, wait_idle_s: float = 0.0, wait_total_s: float = 600.0, retries: int = 0,
-        progress: bool = True, log=print) -> list[dict]:
+        progress: bool = True, log=print, revisit=()) -> list[dict]:
     """Time every point ``passes`` times and keep each point's fastest pass (by median) for
     its absolute time; its side-by-side ratios (:func:`partners`) pool the pairs of every pass.
+
+    ``revisit``: points (of ``points``) timed once more at the end of each pass, minutes after
+    their first visit, their pairs pooled with the first: the memory bandwidth of a shared
+    machine moves by 2x from one minute to the next (the copy at 2^24 float32 took 2.7 ms in one
+    run and about 1.4 ms, paired, in the next), and a headline figure should span more than one
+    minute of it.
 
     A point that fails is logged and left out (one an ``--impl`` does not support, raising
     ``Unsupported``, is logged as such). With ``wait_idle_s`` > 0, wait up to that
@@ -190,10 +196,11 @@ def run(points, providers, *, repeats: int = 25, warmup: int = timing.WARMUP, bu
     results: dict[grid.Point, list] = {}
     present = set(points)
     failed = set()
-    bar = tqdm(total=len(points) * passes, unit="pt", disable=not progress, dynamic_ncols=True)
+    revisit = [pt for pt in dict.fromkeys(revisit) if pt in present]
+    bar = tqdm(total=(len(points) + len(revisit)) * passes, unit="pt", disable=not progress, dynamic_ncols=True)
     for k in range(passes):
         last_key = None
-        for point in points:
+        for point in [*points, *revisit]:
             bar.update(1)
             if point in failed:
                 continue
@@ -221,7 +228,7 @@ def run(points, providers, *, repeats: int = 25, warmup: int = timing.WARMUP, bu
         inputs.release_inputs()
     bar.close()
     records = []
-    for point in points:
+    for point in dict.fromkeys(points):
         runs = results.get(point)
         if not runs or point in failed:
             continue
@@ -232,8 +239,8 @@ def run(points, providers, *, repeats: int = 25, warmup: int = timing.WARMUP, bu
         pooled = {role: [x for r in runs for x in r[2].get(role, ())] for role in ("copy", "peer")}
         pairs = pair_columns(pooled["copy"], pooled["peer"], with_["peer"].provider if "peer" in with_ else "")
         records.append(record(point, best, providers[point.provider], timestamp, other,
-                              passes=len(runs), pass_spread=spread, pairs=pairs,
-                              extra={"loadavg_before": before, "loadavg_after": after}))
+                              passes=passes, pass_spread=spread, pairs=pairs,
+                              extra={"loadavg_before": before, "loadavg_after": after, "visits": len(runs)}))
     return records
 
 

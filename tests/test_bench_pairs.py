@@ -139,3 +139,20 @@ def test_quick_without_out_writes_to_scratch(tmp_path, monkeypatch, capsys):
     assert len(written) == 1 and not list(tmp_path.glob("cpu-*"))
     assert "--quick without --out writes to" in err and "never replaces a full report" in err
     assert len(pd.read_csv(written[0])) == 1
+
+
+def test_revisited_points_pool_their_pairs():
+    """A revisited point is measured again at the end of the pass: one record, its pairs pooled
+    over both visits (``visits`` = 2), the others measured once."""
+    from bench import grid, providers
+
+    provs = {p.name: p for p in providers.resolve(["cpu"], peers=False)}
+    provs.update({p.name: p for p in providers.resolve(["copy"], peers=False)})
+    pts = [grid.Point("cpu", "forward", None, 2**12, 0.5, "float32"),
+           grid.Point("cpu", "backward", None, 2**12, 0.5, "float32"),
+           grid.Point("copy-cpu", "copy", None, 2**12, 0.0, "float32")]
+    recs = sweep.run(pts, provs, repeats=4, budget_s=0.01, progress=False, revisit=[pts[0]])
+    by = {(r["backend"], r["operation"]): r for r in recs}
+    assert len(recs) == 3
+    assert by[("cpu", "forward")]["visits"] == 2 and by[("cpu", "backward")]["visits"] == 1
+    assert by[("cpu", "forward")]["copy_pairs"] == 2 * by[("cpu", "backward")]["copy_pairs"] == 8

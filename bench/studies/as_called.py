@@ -6,6 +6,9 @@ This times, side by side (round robin, ratios per round: median and p20/p80), at
 ``np.copy``; the kernel as called; the kernel with ``out=`` a buffer touched before (no fault);
 ``np.empty_like(x).fill(0)`` (what fresh memory costs alone); and counts the minor page faults
 of one call of each (``getrusage``), at 1 and 2 Numba threads.
+
+``--first-touch``: instead, call after call in one process, what faulting a fresh array costs
+from every thread (a ``prange`` fill of ``np.empty``), from one (``fill(0)``), and ``np.copy``.
 """
 
 from __future__ import annotations
@@ -40,15 +43,45 @@ def variants(x, p):
     }
 
 
+def first_touch(n: int, rounds: int) -> dict[str, list[float]]:
+    """Milliseconds per call, in call order: fresh memory faulted by the pool, by one thread,
+    and ``np.copy`` (which faults its output from one thread)."""
+    import time
+
+    from numba import njit, prange
+
+    @njit(parallel=True)
+    def pfill(y):
+        for i in prange(y.size):
+            y[i] = 1.0
+
+    x = np.ones(n, np.float32)
+    pfill(np.empty_like(x))  # compile
+    out: dict[str, list[float]] = {"prange fill of np.empty": [], "np.empty + fill(0)": [], "np.copy(x)": []}
+    for _ in range(rounds):
+        for name, fn in (("prange fill of np.empty", lambda: pfill(np.empty_like(x))),
+                         ("np.empty + fill(0)", lambda: np.empty_like(x).fill(0)),
+                         ("np.copy(x)", lambda: np.copy(x))):
+            t0 = time.perf_counter()
+            fn()
+            out[name].append((time.perf_counter() - t0) * 1e3)
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--log2n", type=int, default=24)
     ap.add_argument("--repeats", type=int, default=25)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--first-touch", action="store_true", help="per-call fault costs, in call order")
     args = ap.parse_args(argv)
     import numba
 
     n = 1 << args.log2n
+    if args.first_touch:
+        for name, ms in first_touch(n, args.repeats).items():
+            print(f"{name}: " + ", ".join(f"{t:.1f}" for t in ms) + " ms")
+        return
     x = np.random.default_rng(0).standard_normal(n).astype(np.float32)
     thp = Path("/sys/kernel/mm/transparent_hugepage/enabled")
     print(f"n = 2^{args.log2n} float32; load average before {os.getloadavg()[0]:.2f}; "
