@@ -52,8 +52,9 @@ def _pool_started_here() -> bool:
 
 
 def _after_fork_in_child() -> None:
-    global _lock, _pool_unusable, _loadavg_fd
+    global _lock, _fds_lock, _pool_unusable, _loadavg_fd
     _lock = threading.Lock()  # a lock another thread held at the fork would never be released
+    _fds_lock = threading.Lock()
     _loadavg_fd = None  # the descriptor is shared with the parent: open our own
     _verdict["at"] = -1.0
     for fd in _pool_fds:  # the parent's threads: they do not exist here
@@ -131,6 +132,7 @@ def _learn_pool() -> None:
 
 
 _pool_fds: list[int] = []  # their stat files, held open: a pread costs ~1.5 us, an open ~10
+_fds_lock = threading.Lock()
 
 
 def _pool_running() -> int:
@@ -139,9 +141,11 @@ def _pool_running() -> int:
     if _pool_tids is None:
         return _own_running() - 1  # every thread of ours but the caller
     if not _pool_fds and _pool_tids:
-        for tid in _pool_tids:
-            with contextlib.suppress(OSError):  # the thread is gone
-                _pool_fds.append(os.open(f"/proc/self/task/{tid}/stat", os.O_RDONLY))
+        with _fds_lock:  # callers from several Python threads: open each file once
+            if not _pool_fds:
+                for tid in _pool_tids:
+                    with contextlib.suppress(OSError):  # the thread is gone
+                        _pool_fds.append(os.open(f"/proc/self/task/{tid}/stat", os.O_RDONLY))
     count = 0
     for fd in _pool_fds:
         try:

@@ -3,6 +3,9 @@ compilation runs never changes a bit."""
 
 from __future__ import annotations
 
+import os
+import threading
+
 import numba
 import numpy as np
 import pytest
@@ -87,3 +90,20 @@ def test_own_running_sees_this_thread():
     assert threads._own_running() >= 1
     running = threads._running()
     assert running is None or running >= 1
+
+
+def test_pool_stat_files_are_opened_once_from_many_threads(two_threads, monkeypatch):
+    x = np.ones(N, np.float32)
+    monkeypatch.setattr(threads, "cores_free", lambda n=0: 1)
+    _forward(x)  # a parallel call: the pool is known from here on
+    if threads._pool_tids is None:
+        pytest.skip("the pool probe (gettid) is not available here")
+    for fd in threads._pool_fds:
+        os.close(fd)
+    threads._pool_fds.clear()
+    workers = [threading.Thread(target=threads._pool_running) for _ in range(8)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert len(threads._pool_fds) <= len(threads._pool_tids)
