@@ -72,17 +72,30 @@ def test_cores_free_counts_other_threads_only(monkeypatch):
 
 
 def test_the_pool_workers_are_learned_and_told_apart(two_threads, monkeypatch):
-    """After a parallel call, the pool's spinning worker does not make the next call serial
+    """The pool's workers are known after the first parallel call (the caller is not one of
+    them), and a worker spinning after a parallel region does not make the next call serial
     (it did: every call from 2^13 to 2^17 after the first ran serially on an idle machine)."""
     x = np.random.default_rng(0).standard_normal(N).astype(np.float32)
     monkeypatch.setattr(threads, "VERDICT_TTL", -1.0)
-    monkeypatch.setattr(threads, "_running", lambda: 1 + threads._pool_running())  # nobody else runs
+    real_pool_running = threads._pool_running
+    seen = {"pool": 0}
+
+    def running():  # nobody runs but the caller and the pool's workers, read once per verdict
+        seen["pool"] = real_pool_running()
+        return 1 + seen["pool"]
+
+    monkeypatch.setattr(threads, "_running", running)
+    monkeypatch.setattr(threads, "_pool_running", lambda: seen["pool"])
     before = dict(threads.parallel_state())
     for _ in range(5):
         _forward(x)
     after = threads.parallel_state()
-    if threads._pool_tids is None:
+    tids = threads._pool_tids
+    if tids is None:
         pytest.skip("the pool probe (gettid) is not available here: its workers are not known")
+    assert str(threading.get_native_id()) not in tids
+    assert 1 <= len(tids) <= numba.config.NUMBA_NUM_THREADS - 1
+    assert 0 <= real_pool_running() <= len(tids)
     assert after["parallel_calls"] - before["parallel_calls"] == 5, (before, after)
 
 
