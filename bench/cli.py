@@ -210,7 +210,7 @@ def _size(nbytes: int) -> str:
 def _headline_points(points, providers) -> list:
     """The CPU headline and as-called points of the project's fast backends (not the reference,
     not the peer): timed again at the end of the sweep (``sweep.run``'s ``revisit``)."""
-    from .rows import HEADLINE_N
+    from .rows import HEADLINE_N, HEADLINE_P
 
     def headline(pt) -> bool:
         prov = providers[pt.provider]
@@ -218,7 +218,7 @@ def _headline_points(points, providers) -> list:
             return False
         if pt.operation in grid.AS_CALLED:
             return pt.n == grid.AS_CALLED_N["cpu"]
-        return pt.operation in grid.ELEMENTWISE and pt.n == HEADLINE_N["cpu"] and pt.p == 0.5
+        return pt.operation in grid.ELEMENTWISE and pt.n == HEADLINE_N["cpu"] and pt.p == HEADLINE_P
     return [pt for pt in points if headline(pt)]
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 from . import grid
 
 HEADLINE_N = {"cpu": 2**24, "cuda": 2**28}
+HEADLINE_P = 0.5
 OP_ORDER = {"copy": 0, "forward": 1, "forward_channel": 2, "forward_inplace": 3,
             "backward": 4, "backward_channel": 5, "backward_inplace": 6}
 MASK_ORDER = {"none": 0, "bool": 1, "bits": 2}
@@ -23,9 +24,9 @@ def is_gpu_device(device: str) -> bool:
 
 
 def main_p(df) -> float:
-    """The p most rows were measured at: 0.5 where any were, else the most common one."""
+    """The p most rows were measured at: :data:`HEADLINE_P` where any were, else the most common one."""
     ps = df.loc[df["operation"] != "copy", "p"].dropna().astype(float)
-    return 0.5 if ps.empty or np.isclose(ps, 0.5).any() else float(ps.mode().iloc[0])
+    return HEADLINE_P if ps.empty or np.isclose(ps, HEADLINE_P).any() else float(ps.mode().iloc[0])
 
 
 def order(df: pd.DataFrame) -> pd.DataFrame:
@@ -37,7 +38,7 @@ def order(df: pd.DataFrame) -> pd.DataFrame:
     ).sort_values(["_o", "_m", "_k", "backend"]).drop(columns=["_k", "_o", "_m"])
 
 
-def headline(df: pd.DataFrame, device: str, dtype="float32", p=0.5):
+def headline(df: pd.DataFrame, device: str, dtype="float32", p=HEADLINE_P):
     """(n, rows) at the headline size for ``device``: 2^28 on a GPU, 2^24 on a CPU, or the
     largest size measured there if that one was not. Elementwise rows and the copy only (the
     channel and in-place rows have their own table, ``bench.report.variants``)."""

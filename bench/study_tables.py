@@ -157,11 +157,25 @@ def as_called_table(df, device, report) -> list[str]:
     return lines + [""]
 
 
+def _thread_pairs(df, study: str):
+    """The rows of one threads study (bench/underload.py), their largest thread count, and per
+    (backend, n) its all-threads row and its 1-thread row."""
+    rows = df[df.get("study", pd.Series("", index=df.index)) == study]
+    if rows.empty:
+        return rows, 0, []
+    most = int(rows["threads"].max())
+    pairs = []
+    for (backend, n), g in rows.groupby(["backend", "n"], sort=False):
+        t_most, t_one = g[g["threads"] == most], g[g["threads"] == 1]
+        if len(t_most) and len(t_one):
+            pairs.append((backend, grid.size_label(int(n)), t_most.iloc[0], t_one.iloc[0]))
+    return rows, most, pairs
+
+
 def under_load_table(df, report) -> list[str]:
-    ul = df[df.get("study", pd.Series("", index=df.index)) == "under-load"]
+    ul, most, pairs = _thread_pairs(df, "under-load")
     if ul.empty:
         return []
-    most = int(ul["threads"].max())
     load = pd.to_numeric(ul["other_load"], errors="coerce")
     core = ul["busy_core"].dropna()
     lines = [
@@ -176,15 +190,11 @@ def under_load_table(df, report) -> list[str]:
         f"| p80 {most}t / p80 1t | per pair {most}t / 1t [p20–p80] |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for (backend, n), g in ul.groupby(["backend", "n"], sort=False):
-        t_most, t_one = g[g["threads"] == most], g[g["threads"] == 1]
-        if t_most.empty or t_one.empty:
-            continue
-        a, b = t_most.iloc[0], t_one.iloc[0]
+    for backend, size, a, b in pairs:
         ratio = a["seconds_p80"] / b["seconds_p80"]
         pair = report._ratio_cell(a["vs_1_thread"], a["vs_1_thread_p20"], a["vs_1_thread_p80"],
                                   a["repeats"], ".3g", "×")
-        lines.append(f"| {backend} | {grid.size_label(int(n))} | {report._fmt_time(a['seconds_median'])} "
+        lines.append(f"| {backend} | {size} | {report._fmt_time(a['seconds_median'])} "
                      f"| {report._fmt_time(a['seconds_p80'])} | {report._fmt_time(b['seconds_median'])} "
                      f"| {report._fmt_time(b['seconds_p80'])} | {ratio:.3g}× | {pair} |")
     return lines + [""]
@@ -192,10 +202,9 @@ def under_load_table(df, report) -> list[str]:
 
 def idle_threads_table(df, report) -> list[str]:
     """What a second thread gives on free cores: the same four calls as under load, no spinner."""
-    it = df[df.get("study", pd.Series("", index=df.index)) == "idle-threads"]
+    it, most, pairs = _thread_pairs(df, "idle-threads")
     if it.empty:
         return []
-    most = int(it["threads"].max())
     load = pd.to_numeric(it["other_load"], errors="coerce")
     lines = [
         f"## {most} threads over 1, idle", "",
@@ -206,15 +215,12 @@ def idle_threads_table(df, report) -> list[str]:
         f"| provider | n | {most} threads: median | 1 thread: median | speed-up per pair [p20–p80] (pairs) |",
         "| --- | --- | ---: | ---: | ---: |",
     ]
-    for (backend, n), g in it.groupby(["backend", "n"], sort=False):
-        t_most, t_one = g[g["threads"] == most], g[g["threads"] == 1]
-        if t_most.empty or t_one.empty:
-            continue
-        a, b = t_most.iloc[0], t_one.iloc[0]
+    for backend, size, a, b in pairs:
+        # the rows hold time(all) / time(1) per pair; the speed-up is its inverse (p20 and p80 swap)
         inv = [1.0 / float(a[c]) if float(a[c]) > 0 else float("nan")
                for c in ("vs_1_thread", "vs_1_thread_p80", "vs_1_thread_p20")]
         cell = report._ratio_cell(inv[0], inv[1], inv[2], a["repeats"], ".3g", "×")
-        lines.append(f"| {backend} | {grid.size_label(int(n))} | {report._fmt_time(a['seconds_median'])} "
+        lines.append(f"| {backend} | {size} | {report._fmt_time(a['seconds_median'])} "
                      f"| {report._fmt_time(b['seconds_median'])} | {cell} |")
     return lines + [""]
 

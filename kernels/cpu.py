@@ -349,10 +349,11 @@ EMPTY_BOOL = np.empty(0, dtype=np.bool_)
 EMPTY_BITS = np.empty(0, dtype=np.uint8)
 
 
-def _flat(a: np.ndarray) -> np.ndarray:
-    """A C-ordered 1-D array of ``a`` (a view when possible); 16-bit floats as ``uint16``."""
+def _flat(a: np.ndarray, half: int | None = None) -> np.ndarray:
+    """A C-ordered 1-D array of ``a`` (a view when possible); 16-bit floats as ``uint16``.
+    ``half``: ``half_code(a.dtype)`` where the caller has it already."""
     f = (a if a.flags.c_contiguous else np.ascontiguousarray(a)).reshape(-1)
-    return f.view(np.uint16) if half_code(a.dtype) else f
+    return f.view(np.uint16) if (half_code(a.dtype) if half is None else half) else f
 
 
 def _call(kernels, n: int, n_units: int, *args) -> None:
@@ -382,11 +383,16 @@ def _run(x, y, key, *args, units, fresh=False):
     return y
 
 
-def _regen(x, y, mode, mask_bool, mask_bits, seed, offset, p, fresh=False):
+def _regen_args(mask_bool, mask_bits, seed, offset, run_len, p, dtype) -> tuple:
+    """The regen kernel's arguments after ``x`` and ``y`` (whole array: one run from ``offset``)."""
     k0, k1 = split_seed(seed)
-    half = half_code(x.dtype)
-    return _run(x, y, ("regen", mode, half), mask_bool, mask_bits, k0, k1,
-                _starts(offset), max(x.size, 1), _threshold(p), _scale(p, x.dtype),
+    return (EMPTY_BOOL if mask_bool is None else mask_bool, EMPTY_BITS if mask_bits is None else mask_bits,
+            k0, k1, _starts(offset), run_len, _threshold(p), _scale(p, dtype))
+
+
+def _regen(x, y, mode, mask_bool, mask_bits, seed, offset, p, fresh=False):
+    return _run(x, y, ("regen", mode, half_code(x.dtype)),
+                *_regen_args(mask_bool, mask_bits, seed, offset, max(x.size, 1), p, x.dtype),
                 units=(x.size + TILE - 1) // TILE, fresh=fresh)
 
 
@@ -397,23 +403,15 @@ def _starts(offset: int) -> np.ndarray:
     return _START0 if offset == 0 else np.array([offset], dtype=np.uint64)
 
 
-def _fast_flat(a: np.ndarray, half: int) -> np.ndarray:
-    f = a.reshape(-1)
-    return f.view(np.uint16) if half else f
-
-
 def _fast_forward(x, p, seed, offset, mask_format, out):
     """:func:`dropout_forward` of a call ``validate.fast_forward_ok`` accepted (contiguous,
     nonempty, elementwise, training): the general path's steps, without its checks."""
     half = half_code(x.dtype)
     y = np.empty_like(x) if out is None else out
     mask_bool, mask_bits = masks.new_mask(mask_format, x.shape)
-    k0, k1 = split_seed(seed)
     n = x.size
     _call(_kernel_pair(("regen", MODES[mask_format], half), out is x), n, (n + TILE - 1) // TILE,
-          _fast_flat(x, half), _fast_flat(y, half), EMPTY_BOOL if mask_bool is None else mask_bool,
-          EMPTY_BITS if mask_bits is None else mask_bits, k0, k1, _starts(offset), n,
-          _threshold(p), _scale(p, x.dtype))
+          _flat(x, half), _flat(y, half), *_regen_args(mask_bool, mask_bits, seed, offset, n, p, x.dtype))
     return y, (mask_bits if mask_bool is None else mask_bool.reshape(x.shape))
 
 
@@ -423,14 +421,13 @@ def _fast_backward(g, p, mask, seed, offset, out):
     dx = np.empty_like(g) if out is None else out
     n = g.size
     units = (n + TILE - 1) // TILE
-    gf, dxf = _fast_flat(g, half), _fast_flat(dx, half)
     if mask is None:
-        k0, k1 = split_seed(seed)
-        _call(_kernel_pair(("regen", MODE_NONE, half), out is g), n, units, gf, dxf, EMPTY_BOOL, EMPTY_BITS,
-              k0, k1, _starts(offset), n, _threshold(p), _scale(p, g.dtype))
+        _call(_kernel_pair(("regen", MODE_NONE, half), out is g), n, units, _flat(g, half), _flat(dx, half),
+              *_regen_args(None, None, seed, offset, n, p, g.dtype))
     else:
         fmt = "bool" if mask.dtype == np.bool_ else "bits"
-        _call(_kernel_pair((fmt, half), out is g), n, units, gf, dxf, mask.reshape(-1), _scale(p, g.dtype))
+        _call(_kernel_pair((fmt, half), out is g), n, units, _flat(g, half), _flat(dx, half), mask.reshape(-1),
+              _scale(p, g.dtype))
     return dx
 
 
@@ -526,8 +523,7 @@ def dropout_forward(x, p, *, seed, offset=0, training=True, mask_format="bool", 
         _apply_broadcast(x, y, m, call.mask_shape, call.p)
         return v.returned(y, out), masks.stored(m, call.mask_format)
     mask_bool, mask_bits = masks.new_mask(call.mask_format, x.shape)
-    _regen(x, y, MODES[call.mask_format], EMPTY_BOOL if mask_bool is None else mask_bool,
-           EMPTY_BITS if mask_bits is None else mask_bits, call.seed, call.offset, call.p, fresh=y_view is None)
+    _regen(x, y, MODES[call.mask_format], mask_bool, mask_bits, call.seed, call.offset, call.p, fresh=y_view is None)
     mask = mask_bits if mask_bool is None else mask_bool.reshape(x.shape)
     return v.returned(y, out), mask
 
@@ -545,7 +541,7 @@ def dropout_backward(grad_y, p, *, mask=None, seed=None, offset=0, out=None, noi
             m = masks.kept_of(mask, fmt, call.mask_shape)
         _apply_broadcast(g, dx, m, call.mask_shape, call.p)
     elif fmt is None:
-        _regen(g, dx, MODE_NONE, EMPTY_BOOL, EMPTY_BITS, call.seed, call.offset, call.p, fresh=dx_view is None)
+        _regen(g, dx, MODE_NONE, None, None, call.seed, call.offset, call.p, fresh=dx_view is None)
     else:
         _run(g, dx, (fmt, half_code(g.dtype)), np.ascontiguousarray(mask).reshape(-1), _scale(call.p, g.dtype),
              units=(g.size + TILE - 1) // TILE)

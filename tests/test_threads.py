@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import numba
 import numpy as np
@@ -109,14 +110,21 @@ def test_pool_stat_files_are_opened_once_from_many_threads(two_threads, monkeypa
     x = np.ones(N, np.float32)
     monkeypatch.setattr(threads, "cores_free", lambda n=0: 1)
     _forward(x)  # a parallel call: the pool is known from here on
-    if threads._pool_tids is None:
+    if not threads._pool_tids:
         pytest.skip("the pool probe (gettid) is not available here")
     for fd in threads._pool_fds:
         os.close(fd)
     threads._pool_fds.clear()
+    real_open = os.open
+
+    def slow_open(*args, **kwargs):  # lets the other threads in between (as a busy machine would)
+        time.sleep(0.01)
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(threads.os, "open", slow_open)
     workers = [threading.Thread(target=threads._pool_running) for _ in range(8)]
     for w in workers:
         w.start()
     for w in workers:
         w.join()
-    assert len(threads._pool_fds) <= len(threads._pool_tids)
+    assert len(threads._pool_fds) == len(threads._pool_tids)
